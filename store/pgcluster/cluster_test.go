@@ -355,9 +355,12 @@ func TestStartRefusals(t *testing.T) {
 			want:  "is not a PostgreSQL data directory (no PG_VERSION) and is not empty",
 		},
 		{
-			name:  "cluster of another major version",
-			setup: func(dir string) { os.MkdirAll(dir, 0o700); os.WriteFile(filepath.Join(dir, "PG_VERSION"), []byte("9.6\n"), 0o600) },
-			want:  "was created by PostgreSQL 9.6",
+			name: "cluster of another major version",
+			setup: func(dir string) {
+				os.MkdirAll(dir, 0o700)
+				os.WriteFile(filepath.Join(dir, "PG_VERSION"), []byte("9.6\n"), 0o600)
+			},
+			want: "was created by PostgreSQL 9.6",
 		},
 		{
 			name: "bad port",
