@@ -449,7 +449,7 @@ func (c *Cluster) initdb(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, c.bin.Initdb, args...)
 	cmd.Env = serverEnv()
 	cmd.Dir = tmp
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.acct.cred, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.acct.cred}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	c.log.Info("initializing postgres data directory", "data_dir", c.dir, "initdb", c.bin.Initdb, "user", c.acct.name)
@@ -649,7 +649,7 @@ func (c *Cluster) launch() error {
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	exited := make(chan struct{})
-	if err := cmd.Start(); err != nil {
+	if err := startOnSpawner(cmd); err != nil {
 		pw.Close()
 		return fmt.Errorf("pgcluster: starting %s: %w", c.bin.Postgres, err)
 	}
