@@ -183,6 +183,12 @@ func NormalizeDomain(domain string) (string, error) {
 		return "", fmt.Errorf("%q is not a valid domain name: %v", clip(domain), err)
 	}
 	ascii = strings.ToLower(ascii)
+	// ToASCII is not idempotent on every input: some produce A-labels it
+	// refuses to read back (e.g. "xn--zn7c"). A stored domain must
+	// normalise to itself, or two spellings of one block would differ.
+	if again, err := idnaProfile.ToASCII(ascii); err != nil || again != ascii {
+		return "", fmt.Errorf("%q is not a valid internationalised domain name", clip(domain))
+	}
 	if err := checkHostname(ascii); err != nil {
 		return "", fmt.Errorf("%q is not a valid domain name: %v", clip(domain), err)
 	}
