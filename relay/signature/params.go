@@ -178,7 +178,7 @@ func parse(s string) (Params, error) {
 			"algorithm "+quoteShort(p.Algorithm)+" is not supported (want rsa-sha256, hs2019 or ed25519)")
 	}
 	b, err := decodeBase64(sig)
-	if err != nil {
+	if err != nil || len(b) == 0 {
 		return Params{}, malformed("signature is not base64")
 	}
 	p.Signature = b
@@ -193,7 +193,11 @@ func parse(s string) (Params, error) {
 	headers = lowerASCII(headers)
 	n := 0
 	for f := range strings.FieldsSeq(headers) {
-		_ = f
+		for i := 0; i < len(f); i++ {
+			if c := f[i]; c <= ' ' || c > '~' || c == '"' || c == ',' {
+				return Params{}, malformed("headers lists an invalid name " + quoteShort(f))
+			}
+		}
 		n++
 	}
 	if n == 0 {
