@@ -1,0 +1,209 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/interpreter"
+)
+
+// exprCostLimit bounds the work of one expression evaluation, in CEL cost
+// units (about one per operation, plus the length of strings scanned). An
+// expression that exceeds it stops and counts as not matched, so a costly
+// expression cannot slow the pipeline; 100,000 is far above what sensible
+// expressions over a 1 MiB activity need.
+const exprCostLimit = 100_000
+
+// The variables an expression sees, with their CEL types. docs/rules.md
+// lists them for admins; keep the two in step.
+var exprVars = []struct {
+	name string
+	typ  *cel.Type
+	cost uint8
+}{
+	{"id", cel.StringType, costEnvelope},
+	{"type", cel.StringType, costEnvelope},
+	{"actor", cel.StringType, costEnvelope},
+	{"domain", cel.StringType, costEnvelope},
+	{"object_id", cel.StringType, costEnvelope},
+	{"object_type", cel.StringType, costEnvelope},
+	{"visibility", cel.StringType, costContent},
+	{"mentions", cel.ListType(cel.StringType), costContent},
+	{"recipients", cel.IntType, costContent},
+	{"hashtags", cel.ListType(cel.StringType), costContent},
+	{"link_domains", cel.ListType(cel.StringType), costContent},
+	{"attachments", cel.IntType, costContent},
+	{"media_types", cel.ListType(cel.StringType), costContent},
+	{"languages", cel.ListType(cel.StringType), costContent},
+	{"content", cel.StringType, costContent},
+	{"summary", cel.StringType, costContent},
+	{"name", cel.StringType, costContent},
+	{"sensitive", cel.BoolType, costContent},
+	{"username", cel.StringType, costFacts},
+	{"display_name", cel.StringType, costFacts},
+	{"known_actor", cel.BoolType, costFacts},
+	{"first_seen_age", cel.DurationType, costFacts},
+	{"published_known", cel.BoolType, costFacts},
+	{"published_age", cel.DurationType, costFacts},
+	{"local_followers", cel.IntType, costFacts},
+}
+
+// exprEnv is the CEL environment shared by all expressions. Building it
+// is the costly part of CEL setup, so it is built once per process.
+type exprEnv struct {
+	env *cel.Env
+}
+
+var (
+	sharedEnvOnce sync.Once
+	sharedEnv     *exprEnv
+	sharedEnvErr  error
+)
+
+func newExprEnv() (*exprEnv, error) {
+	sharedEnvOnce.Do(func() {
+		opts := make([]cel.EnvOption, 0, len(exprVars))
+		for _, v := range exprVars {
+			opts = append(opts, cel.Variable(v.name, v.typ))
+		}
+		env, err := cel.NewEnv(opts...)
+		sharedEnv, sharedEnvErr = &exprEnv{env: env}, err
+	})
+	return sharedEnv, sharedEnvErr
+}
+
+// compiledExpr is one expression, compiled once at load.
+type compiledExpr struct {
+	prog cel.Program
+	cost uint8 // the costliest variable it reads
+}
+
+func (e *exprEnv) compile(src string) (*compiledExpr, error) {
+	if strings.TrimSpace(src) == "" {
+		return nil, errors.New("empty expression")
+	}
+	ast, iss := e.env.Compile(src)
+	if iss != nil && iss.Err() != nil {
+		// CEL's message carries its own "<input>:1:5:" position and a caret
+		// line; keep the first line, which says what is wrong.
+		msg := iss.Err().Error()
+		msg = strings.TrimPrefix(msg, "ERROR: ")
+		if i := strings.IndexByte(msg, '\n'); i > 0 {
+			msg = msg[:i]
+		}
+		msg = strings.TrimPrefix(msg, "<input>:")
+		return nil, fmt.Errorf("%s", msg)
+	}
+	if !ast.OutputType().IsExactType(cel.BoolType) {
+		return nil, fmt.Errorf("expression yields %s, want a bool (true means the rule matches)", ast.OutputType())
+	}
+	prog, err := e.env.Program(ast,
+		cel.CostLimit(exprCostLimit),
+		cel.OptimizeRegex(interpreter.MatchesRegexOptimization),
+		cel.EvalOptions(cel.OptOptimize),
+	)
+	if err != nil {
+		return nil, err
+	}
+	ce := &compiledExpr{prog: prog}
+	for _, ref := range ast.NativeRep().ReferenceMap() {
+		for _, v := range exprVars {
+			if v.name == ref.Name && v.cost > ce.cost {
+				ce.cost = v.cost
+			}
+		}
+	}
+	return ce, nil
+}
+
+// eval runs the expression on the input. A runtime error (cost limit,
+// overflow) is returned and the rule does not match.
+func (c *compiledExpr) eval(in *Input) (bool, error) {
+	in.act.in = in
+	out, _, err := c.prog.Eval(&in.act)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("expression yielded %v, not a bool", out)
+	}
+	return bool(b), nil
+}
+
+// celActivation resolves expression variables lazily from an Input, so an
+// expression over envelope fields never triggers the content parse.
+type celActivation struct{ in *Input }
+
+func (a *celActivation) Parent() interpreter.Activation { return nil }
+
+func (a *celActivation) ResolveName(name string) (any, bool) {
+	in := a.in
+	switch name {
+	case "id":
+		return types.String(in.ID), true
+	case "type":
+		return types.String(in.activityType()), true
+	case "actor":
+		return types.String(in.Actor), true
+	case "domain":
+		return types.String(in.host()), true
+	case "object_id":
+		return types.String(in.ObjectID), true
+	case "object_type":
+		return types.String(in.objectType()), true
+	case "known_actor":
+		return types.Bool(in.knownActor()), true
+	case "first_seen_age":
+		return types.Duration{Duration: in.firstSeenAge()}, true
+	case "published_known":
+		_, ok := in.published()
+		return types.Bool(ok), true
+	case "published_age":
+		t, ok := in.published()
+		if !ok {
+			return types.Duration{}, true
+		}
+		return types.Duration{Duration: max(in.now().Sub(t), 0)}, true
+	case "local_followers":
+		return types.Int(in.localFollowers()), true
+	case "username":
+		u, _ := in.profile()
+		return types.String(u), true
+	case "display_name":
+		_, d := in.profile()
+		return types.String(d), true
+	}
+	c, _ := in.Content()
+	switch name {
+	case "visibility":
+		return types.String(c.Visibility.String()), true
+	case "mentions":
+		return types.NewStringList(types.DefaultTypeAdapter, c.Mentions), true
+	case "recipients":
+		return types.Int(c.Recipients), true
+	case "hashtags":
+		return types.NewStringList(types.DefaultTypeAdapter, c.Hashtags), true
+	case "link_domains":
+		return types.NewStringList(types.DefaultTypeAdapter, c.LinkDomains), true
+	case "attachments":
+		return types.Int(c.Attachments), true
+	case "media_types":
+		return types.NewStringList(types.DefaultTypeAdapter, c.MediaTypes), true
+	case "languages":
+		return types.NewStringList(types.DefaultTypeAdapter, c.Languages), true
+	case "content":
+		return types.String(c.Content), true
+	case "summary":
+		return types.String(c.Summary), true
+	case "name":
+		return types.String(c.Name), true
+	case "sensitive":
+		return types.Bool(c.Sensitive), true
+	}
+	return nil, false
+}

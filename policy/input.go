@@ -1,0 +1,813 @@
+package policy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Facts is what the policy cannot know by itself about an actor. The caller
+// (the ingress) implements it over its caches; policy calls each method at
+// most once per Input and only when a rule needs the answer, so an
+// implementation may do a local store read, but MUST NOT fetch anything over
+// the network: the decision would then wait on a remote server.
+//
+// Implementations must be safe for concurrent use by many Inputs.
+type Facts interface {
+	// FirstSeen returns when this instance first saw the actor; false when
+	// it never did.
+	FirstSeen(actor string) (time.Time, bool)
+	// ActorPublished returns the actor's own `published` time (account
+	// creation on its server); false when unknown.
+	ActorPublished(actor string) (time.Time, bool)
+	// LocalFollowers returns how many local accounts follow the actor.
+	LocalFollowers(actor string) int
+}
+
+// ProfileFacts is optionally implemented by a Facts to give the actor's
+// preferredUsername and display name, for the username_is_display_name
+// condition (a February 2024 spam-wave trait). When Facts does not implement
+// it, the names are taken from an actor object embedded in the activity
+// (Update of a Person), and the condition is false otherwise.
+type ProfileFacts interface {
+	ActorProfile(actor string) (username, displayName string, ok bool)
+}
+
+// Visibility of a post, derived from its addressing the way Mastodon does.
+type Visibility uint8
+
+// The visibilities.
+const (
+	VisibilityDirect    Visibility = iota // only the addressed accounts
+	VisibilityFollowers                   // a followers collection is addressed, Public is not
+	VisibilityUnlisted                    // Public in cc
+	VisibilityPublic                      // Public in to
+)
+
+var visibilityNames = [...]string{"direct", "followers", "unlisted", "public"}
+
+// String returns "public", "unlisted", "followers" or "direct".
+func (v Visibility) String() string {
+	if int(v) < len(visibilityNames) {
+		return visibilityNames[v]
+	}
+	return "unknown"
+}
+
+func parseVisibility(s string) (Visibility, error) {
+	for i, n := range visibilityNames {
+		if strings.EqualFold(s, n) {
+			return Visibility(i), nil
+		}
+	}
+	if strings.EqualFold(s, "private") { // Mastodon's API name for followers-only
+		return VisibilityFollowers, nil
+	}
+	return 0, fmt.Errorf("unknown visibility %q (want one of public, unlisted, followers, direct)", s)
+}
+
+// Content is everything content rules match on, extracted from the
+// activity JSON by one parse. Text fields are HTML-stripped with entities
+// decoded. Lists are deduplicated, in document order.
+type Content struct {
+	ObjectType  string
+	Visibility  Visibility
+	Mentions    []string // hrefs of tag entries of type Mention
+	Recipients  int      // distinct to/cc/bto/bcc addresses of activity and object, Public excluded
+	Hashtags    []string // lowercased, without '#'
+	LinkDomains []string // hosts of links in the content, mentions and hashtags excluded
+	Attachments int
+	MediaTypes  []string // mediaType of each attachment ("image/png"); "image/*" when only the type is known
+	Languages   []string // contentMap keys, sorted
+	Content     string
+	Summary     string
+	Name        string
+	Sensitive   bool
+	// Names of an actor object embedded in the activity (Update(Person)),
+	// or from ProfileFacts.
+	ActorUsername    string
+	ActorDisplayName string
+}
+
+// Input is one activity as the policy sees it. The ingress fills the
+// envelope fields it already parsed and sets Raw; Evaluate parses Raw only
+// when a rule needs content (cheap rules on domain, actor and type never pay
+// for the parse), and asks Facts only when a rule needs an actor fact.
+//
+// An Input caches what it parsed and learned, so it is not safe for
+// concurrent use; it may be evaluated and explained several times.
+type Input struct {
+	ID         string // activity id
+	Type       string // activity type ("Create")
+	Actor      string // actor id
+	ObjectID   string
+	ObjectType string // type of an embedded object ("Note"); "" when the object is a reference
+	// Domain is the actor's host. When empty it is derived from Actor.
+	Domain string
+	// Raw is the activity JSON. The Input does not copy it: the caller MUST
+	// NOT modify it while the Input is in use.
+	Raw []byte
+	// Facts answers actor questions; nil means nothing is known.
+	Facts Facts
+	// Now is the decision time; zero means time.Now() at first use.
+	Now time.Time
+
+	state    uint8 // st* bits: what was parsed and asked
+	state2   uint8
+	parseErr error
+	content  Content
+	lowered  [3]string   // lowercased content, summary, name
+	tok      [3][]string // their sorted unique words, for keywords
+	joined   [3]string   // their words in order, for phrase keywords
+	act      celActivation
+	fsAt     time.Time
+	pubAt    time.Time
+	followed int
+}
+
+const (
+	stParsed uint8 = 1 << iota
+	stFirstSeen
+	stFirstSeenKnown
+	stPublished
+	stPublishedKnown
+	stFollowed
+	stLowered
+	stProfile
+)
+
+const (
+	stTokens uint8 = 1 << iota
+)
+
+// activityType returns the activity type, parsing Raw when the caller did
+// not set it.
+func (in *Input) activityType() string {
+	if in.Type == "" && in.state&stParsed == 0 && len(in.Raw) > 0 {
+		in.parse()
+	}
+	return in.Type
+}
+
+// objectType returns the embedded object's type, parsing Raw when the
+// caller did not set it.
+func (in *Input) objectType() string {
+	if in.ObjectType == "" && in.state&stParsed == 0 && len(in.Raw) > 0 {
+		in.parse()
+	}
+	return in.ObjectType
+}
+
+// InputFromActivity parses an activity eagerly: envelope and content. It is
+// for tools and tests (palisade explain); the ingress builds an Input from
+// its own envelope parse and lets Evaluate parse lazily.
+func InputFromActivity(raw []byte, f Facts) (*Input, error) {
+	in := &Input{Raw: raw, Facts: f}
+	if err := in.parse(); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// Content returns the parsed content, parsing Raw on first use. The error
+// is the parse error, if Raw is not a usable activity; the content is then
+// empty and content conditions do not match.
+func (in *Input) Content() (*Content, error) {
+	if in.state&stParsed == 0 {
+		in.parse()
+	}
+	return &in.content, in.parseErr
+}
+
+func (in *Input) now() time.Time {
+	if in.Now.IsZero() {
+		in.Now = time.Now()
+	}
+	return in.Now
+}
+
+// host returns the actor domain, deriving it from Actor when unset.
+func (in *Input) host() string {
+	if in.Domain == "" && in.Actor == "" && in.state&stParsed == 0 && len(in.Raw) > 0 {
+		in.parse()
+	}
+	if in.Domain == "" && in.Actor != "" {
+		in.Domain = hostOf(in.Actor)
+	}
+	return in.Domain
+}
+
+func (in *Input) firstSeen() (time.Time, bool) {
+	if in.state&stFirstSeen == 0 {
+		in.state |= stFirstSeen
+		if in.Facts != nil && in.Actor != "" {
+			if t, ok := in.Facts.FirstSeen(in.Actor); ok {
+				in.fsAt = t
+				in.state |= stFirstSeenKnown
+			}
+		}
+	}
+	return in.fsAt, in.state&stFirstSeenKnown != 0
+}
+
+// firstSeenAge is how long the actor has been known; an actor never seen
+// before is brand new: age 0.
+func (in *Input) firstSeenAge() time.Duration {
+	t, ok := in.firstSeen()
+	if !ok {
+		return 0
+	}
+	return max(in.now().Sub(t), 0)
+}
+
+func (in *Input) published() (time.Time, bool) {
+	if in.state&stPublished == 0 {
+		in.state |= stPublished
+		if in.Facts != nil && in.Actor != "" {
+			if t, ok := in.Facts.ActorPublished(in.Actor); ok {
+				in.pubAt = t
+				in.state |= stPublishedKnown
+			}
+		}
+	}
+	return in.pubAt, in.state&stPublishedKnown != 0
+}
+
+func (in *Input) localFollowers() int {
+	if in.state&stFollowed == 0 {
+		in.state |= stFollowed
+		if in.Facts != nil && in.Actor != "" {
+			in.followed = in.Facts.LocalFollowers(in.Actor)
+		}
+	}
+	return in.followed
+}
+
+func (in *Input) profile() (string, string) {
+	c, _ := in.Content()
+	if in.state&stProfile == 0 {
+		in.state |= stProfile
+		if pf, ok := in.Facts.(ProfileFacts); ok && in.Actor != "" && c.ActorUsername == "" {
+			if u, d, ok := pf.ActorProfile(in.Actor); ok {
+				c.ActorUsername, c.ActorDisplayName = u, d
+			}
+		}
+	}
+	return c.ActorUsername, c.ActorDisplayName
+}
+
+// text returns a text field lowercased, for keyword matching.
+func (in *Input) loweredText(f textField) string {
+	if in.state&stLowered == 0 {
+		in.state |= stLowered
+		c, _ := in.Content()
+		in.lowered[fieldContent] = strings.ToLower(c.Content)
+		in.lowered[fieldSummary] = strings.ToLower(c.Summary)
+		in.lowered[fieldName] = strings.ToLower(c.Name)
+	}
+	return in.lowered[f]
+}
+
+func (in *Input) rawText(f textField) string {
+	c, _ := in.Content()
+	switch f {
+	case fieldContent:
+		return c.Content
+	case fieldSummary:
+		return c.Summary
+	}
+	return c.Name
+}
+
+// knownActor reports whether the instance has seen the actor before; Undo
+// and Delete from a known actor bypass content rules.
+func (in *Input) knownActor() bool {
+	_, ok := in.firstSeen()
+	return ok
+}
+
+type textField uint8
+
+const (
+	fieldContent textField = iota
+	fieldSummary
+	fieldName
+)
+
+// maxRawActivity bounds what InputFromActivity parses; the ingress caps
+// bodies at 1 MiB before this.
+const maxRawActivity = 4 << 20
+
+// wireActivity and wireObject are the fields read from the JSON. Fields are
+// json.RawMessage because peers disagree on shapes: `type` may be an array,
+// `tag` and `attachment` a single object (older Pleroma), `actor` an
+// embedded object, and a field of the wrong type must not void the rest.
+type wireActivity struct {
+	ID     json.RawMessage `json:"id"`
+	Type   json.RawMessage `json:"type"`
+	Actor  json.RawMessage `json:"actor"`
+	Object json.RawMessage `json:"object"`
+	To     json.RawMessage `json:"to"`
+	Cc     json.RawMessage `json:"cc"`
+	Bto    json.RawMessage `json:"bto"`
+	Bcc    json.RawMessage `json:"bcc"`
+}
+
+type wireObject struct {
+	ID                json.RawMessage `json:"id"`
+	Type              json.RawMessage `json:"type"`
+	Content           json.RawMessage `json:"content"`
+	ContentMap        json.RawMessage `json:"contentMap"`
+	Summary           json.RawMessage `json:"summary"`
+	Name              json.RawMessage `json:"name"`
+	Tag               json.RawMessage `json:"tag"`
+	Attachment        json.RawMessage `json:"attachment"`
+	To                json.RawMessage `json:"to"`
+	Cc                json.RawMessage `json:"cc"`
+	Bto               json.RawMessage `json:"bto"`
+	Bcc               json.RawMessage `json:"bcc"`
+	Sensitive         json.RawMessage `json:"sensitive"`
+	PreferredUsername json.RawMessage `json:"preferredUsername"`
+}
+
+type wireTag struct {
+	Type json.RawMessage `json:"type"`
+	Href json.RawMessage `json:"href"`
+	Name json.RawMessage `json:"name"`
+}
+
+type wireAttachment struct {
+	Type      json.RawMessage `json:"type"`
+	MediaType json.RawMessage `json:"mediaType"`
+}
+
+// errNotActivity is returned for JSON that is not an object with a type.
+var errNotActivity = errors.New("not an ActivityStreams activity: want a JSON object with a \"type\"")
+
+func (in *Input) parse() error {
+	in.state |= stParsed
+	err := in.parseRaw()
+	if err != nil {
+		in.parseErr = err
+		in.content = Content{}
+	}
+	return err
+}
+
+func (in *Input) parseRaw() error {
+	if len(in.Raw) == 0 {
+		return errNotActivity
+	}
+	if len(in.Raw) > maxRawActivity {
+		return fmt.Errorf("activity is %d bytes, more than the %d this parser reads", len(in.Raw), maxRawActivity)
+	}
+	var a wireActivity
+	if err := json.Unmarshal(in.Raw, &a); err != nil {
+		return fmt.Errorf("activity JSON: %w", err)
+	}
+	typ := jsonFirstString(a.Type)
+	if typ == "" {
+		return errNotActivity
+	}
+	// Envelope fields the caller did not set.
+	if in.ID == "" {
+		in.ID = jsonString(a.ID)
+	}
+	if in.Type == "" {
+		in.Type = typ
+	}
+	var actorObj wireObject
+	actorEmbedded := false
+	if in.Actor == "" {
+		in.Actor = jsonID(a.Actor)
+	}
+	if len(a.Actor) > 0 && a.Actor[0] == '{' {
+		actorEmbedded = json.Unmarshal(a.Actor, &actorObj) == nil
+	}
+	c := &in.content
+
+	var o wireObject
+	obj := a.Object
+	if len(obj) > 0 && obj[0] == '[' {
+		// Flag carries an array of objects; rules look at the first.
+		var arr []json.RawMessage
+		if json.Unmarshal(obj, &arr) == nil && len(arr) > 0 {
+			obj = arr[0]
+		}
+	}
+	embedded := len(obj) > 0 && obj[0] == '{' && json.Unmarshal(obj, &o) == nil
+	if in.ObjectID == "" {
+		in.ObjectID = jsonID(obj)
+	}
+	if embedded {
+		c.ObjectType = jsonFirstString(o.Type)
+		if in.ObjectType == "" {
+			in.ObjectType = c.ObjectType
+		}
+	} else {
+		c.ObjectType = in.ObjectType
+	}
+
+	// Addressing: the object's when it has any (Mastodon copies it to the
+	// Create anyway), else the activity's.
+	var to, cc []string
+	if embedded && (len(o.To) > 0 || len(o.Cc) > 0) {
+		to, cc = jsonIDs(o.To), jsonIDs(o.Cc)
+	} else {
+		to, cc = jsonIDs(a.To), jsonIDs(a.Cc)
+	}
+	c.Visibility = visibilityOf(to, cc)
+	var recips []string
+	for _, l := range [][]string{to, cc, jsonIDs(a.To), jsonIDs(a.Cc), jsonIDs(a.Bto), jsonIDs(a.Bcc), jsonIDs(o.Bto), jsonIDs(o.Bcc)} {
+		for _, r := range l {
+			if !isPublic(r) {
+				recips = appendUnique(recips, r)
+			}
+		}
+	}
+	c.Recipients = len(recips)
+
+	if !embedded {
+		return nil
+	}
+
+	// Tags: mentions and hashtags.
+	var skipHref []string
+	for _, t := range jsonObjects[wireTag](o.Tag) {
+		href := jsonString(t.Href)
+		switch strings.ToLower(jsonFirstString(t.Type)) {
+		case "mention":
+			m := href
+			if m == "" {
+				m = jsonString(t.Name)
+			}
+			if m != "" {
+				c.Mentions = appendUnique(c.Mentions, m)
+			}
+			skipHref = append(skipHref, href)
+		case "hashtag":
+			n := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(jsonString(t.Name)), "#"))
+			if n != "" {
+				c.Hashtags = appendUnique(c.Hashtags, n)
+			}
+			skipHref = append(skipHref, href)
+		}
+	}
+
+	// Attachments.
+	atts := jsonObjects[wireAttachment](o.Attachment)
+	c.Attachments = len(atts)
+	for _, at := range atts {
+		mt := strings.ToLower(jsonString(at.MediaType))
+		if mt == "" {
+			switch strings.ToLower(jsonFirstString(at.Type)) {
+			case "image":
+				mt = "image/*"
+			case "video":
+				mt = "video/*"
+			case "audio":
+				mt = "audio/*"
+			default:
+				mt = "application/octet-stream"
+			}
+		}
+		c.MediaTypes = appendUnique(c.MediaTypes, mt)
+	}
+
+	// Text.
+	content := jsonString(o.Content)
+	if len(o.ContentMap) > 0 && o.ContentMap[0] == '{' {
+		var cm map[string]json.RawMessage
+		if json.Unmarshal(o.ContentMap, &cm) == nil {
+			for k := range cm {
+				c.Languages = append(c.Languages, strings.ToLower(k))
+			}
+			slices.Sort(c.Languages)
+			if content == "" && len(c.Languages) > 0 {
+				for k, v := range cm {
+					if strings.ToLower(k) == c.Languages[0] {
+						content = jsonString(v)
+						break
+					}
+				}
+			}
+		}
+	}
+	c.Content = stripHTML(content, func(href, class string) {
+		if strings.Contains(class, "mention") || strings.Contains(class, "hashtag") || slices.Contains(skipHref, href) {
+			return
+		}
+		if h := hostOf(href); h != "" {
+			c.LinkDomains = appendUnique(c.LinkDomains, h)
+		}
+	})
+	c.Summary = stripHTML(jsonString(o.Summary), nil)
+	c.Name = stripHTML(jsonString(o.Name), nil)
+	c.Sensitive = string(o.Sensitive) == "true"
+
+	switch c.ObjectType {
+	case "Person", "Service", "Application", "Group", "Organization":
+		c.ActorUsername = jsonString(o.PreferredUsername)
+		c.ActorDisplayName = c.Name
+	}
+	if actorEmbedded && c.ActorUsername == "" {
+		c.ActorUsername = jsonString(actorObj.PreferredUsername)
+		c.ActorDisplayName = stripHTML(jsonString(actorObj.Name), nil)
+	}
+	return nil
+}
+
+func appendUnique(l []string, s string) []string {
+	if len(l) < 4096 && slices.Contains(l, s) {
+		return l
+	}
+	return append(l, s)
+}
+
+const asPublic = "https://www.w3.org/ns/activitystreams#Public"
+
+// isPublic recognises the Public pseudo-collection in its three spellings:
+// the full IRI, and the compacted "as:Public" and "Public" that JSON-LD
+// compaction produces (Pleroma and some relays send those).
+func isPublic(s string) bool {
+	return s == asPublic || s == "as:Public" || s == "Public"
+}
+
+func visibilityOf(to, cc []string) Visibility {
+	if slices.ContainsFunc(to, isPublic) {
+		return VisibilityPublic
+	}
+	if slices.ContainsFunc(cc, isPublic) {
+		return VisibilityUnlisted
+	}
+	// The actor's followers collection is conventionally .../followers
+	// (Mastodon, GoToSocial, Pleroma, Misskey all use that path).
+	isFollowers := func(s string) bool { return strings.HasSuffix(s, "/followers") }
+	if slices.ContainsFunc(to, isFollowers) || slices.ContainsFunc(cc, isFollowers) {
+		return VisibilityFollowers
+	}
+	return VisibilityDirect
+}
+
+// jsonString returns raw as a string if it is a JSON string, else "".
+func jsonString(raw json.RawMessage) string {
+	if len(raw) < 2 || raw[0] != '"' {
+		return ""
+	}
+	// Fast path: no escapes.
+	body := raw[1 : len(raw)-1]
+	if raw[len(raw)-1] == '"' && !strings.ContainsRune(string(body), '\\') {
+		return string(body)
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// jsonFirstString returns a string, or the first string of an array.
+func jsonFirstString(raw json.RawMessage) string {
+	if len(raw) > 0 && raw[0] == '[' {
+		var arr []json.RawMessage
+		if json.Unmarshal(raw, &arr) != nil {
+			return ""
+		}
+		for _, e := range arr {
+			if s := jsonString(e); s != "" {
+				return s
+			}
+		}
+		return ""
+	}
+	return jsonString(raw)
+}
+
+// jsonID returns a reference: a string, an object's "id", or the first of an array.
+func jsonID(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		return jsonString(raw)
+	case '{':
+		var o struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if json.Unmarshal(raw, &o) == nil {
+			return jsonString(o.ID)
+		}
+	case '[':
+		var arr []json.RawMessage
+		if json.Unmarshal(raw, &arr) == nil && len(arr) > 0 {
+			return jsonID(arr[0])
+		}
+	}
+	return ""
+}
+
+// jsonIDs returns the references in a string, object or array.
+func jsonIDs(raw json.RawMessage) []string {
+	if len(raw) == 0 {
+		return nil
+	}
+	if raw[0] != '[' {
+		if id := jsonID(raw); id != "" {
+			return []string{id}
+		}
+		return nil
+	}
+	var arr []json.RawMessage
+	if json.Unmarshal(raw, &arr) != nil {
+		return nil
+	}
+	out := make([]string, 0, len(arr))
+	for _, e := range arr {
+		if id := jsonID(e); id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// jsonObjects decodes an array of objects, or a single object, skipping
+// elements that are not objects.
+func jsonObjects[T any](raw json.RawMessage) []T {
+	if len(raw) == 0 {
+		return nil
+	}
+	switch raw[0] {
+	case '{':
+		var t T
+		if json.Unmarshal(raw, &t) == nil {
+			return []T{t}
+		}
+	case '[':
+		var arr []json.RawMessage
+		if json.Unmarshal(raw, &arr) != nil {
+			return nil
+		}
+		out := make([]T, 0, len(arr))
+		for _, e := range arr {
+			if len(e) > 0 && e[0] == '{' {
+				var t T
+				if json.Unmarshal(e, &t) == nil {
+					out = append(out, t)
+				}
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// hostOf returns the normalised host of an http(s) URL, or "".
+func hostOf(u string) string {
+	rest, ok := strings.CutPrefix(u, "https://")
+	if !ok {
+		rest, ok = strings.CutPrefix(u, "http://")
+		if !ok {
+			// Case-insensitive scheme, rare enough for the slow path.
+			if len(u) > 8 && strings.EqualFold(u[:8], "https://") {
+				rest = u[8:]
+			} else if len(u) > 7 && strings.EqualFold(u[:7], "http://") {
+				rest = u[7:]
+			} else {
+				return ""
+			}
+		}
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	h := NormalizeHost(rest)
+	if checkDomain(h) != nil {
+		return ""
+	}
+	return h
+}
+
+// stripHTML returns the text of an HTML fragment with tags removed, block
+// boundaries turned into newlines and entities decoded. For every <a> tag it
+// calls onLink (when non-nil) with the href and class attributes. It is a
+// deliberately small scanner: rules only need the words and the links, and
+// remote HTML was already sanitised by its sender or will be by the instance.
+func stripHTML(s string, onLink func(href, class string)) string {
+	if strings.IndexByte(s, '<') < 0 {
+		if strings.IndexByte(s, '&') < 0 {
+			return s
+		}
+		return html.UnescapeString(s)
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '<' {
+			b.WriteByte(c)
+			i++
+			continue
+		}
+		// Find the end of the tag, skipping quoted attribute values.
+		j, quote := i+1, byte(0)
+		for ; j < len(s); j++ {
+			if quote != 0 {
+				if s[j] == quote {
+					quote = 0
+				}
+				continue
+			}
+			if s[j] == '"' || s[j] == '\'' {
+				quote = s[j]
+			} else if s[j] == '>' {
+				break
+			}
+		}
+		tag := s[i+1 : min(j, len(s))]
+		i = j + 1
+		name := tag
+		if k := strings.IndexAny(name, " \t\n\r/"); k >= 0 {
+			if k == 0 && strings.HasPrefix(name, "/") {
+				name = name[1:]
+				if k2 := strings.IndexAny(name, " \t\n\r"); k2 >= 0 {
+					name = name[:k2]
+				}
+			} else {
+				name = name[:k]
+			}
+		}
+		switch strings.ToLower(name) {
+		case "br", "p", "div", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "tr":
+			if b.Len() > 0 {
+				b.WriteByte('\n')
+			}
+		case "a":
+			if onLink != nil && !strings.HasPrefix(tag, "/") {
+				onLink(html.UnescapeString(attr(tag, "href")), strings.ToLower(attr(tag, "class")))
+			}
+		}
+	}
+	return strings.TrimSpace(html.UnescapeString(b.String()))
+}
+
+// attr returns the value of the named attribute in the inside of a tag.
+func attr(tag, name string) string {
+	for i := 0; i < len(tag); {
+		k := indexFold(tag[i:], name)
+		if k < 0 {
+			return ""
+		}
+		k += i
+		i = k + len(name)
+		// Must start an attribute name and be followed by '='.
+		if k > 0 && !isSpace(tag[k-1]) {
+			continue
+		}
+		j := i
+		for j < len(tag) && isSpace(tag[j]) {
+			j++
+		}
+		if j >= len(tag) || tag[j] != '=' {
+			continue
+		}
+		j++
+		for j < len(tag) && isSpace(tag[j]) {
+			j++
+		}
+		if j >= len(tag) {
+			return ""
+		}
+		if q := tag[j]; q == '"' || q == '\'' {
+			end := strings.IndexByte(tag[j+1:], q)
+			if end < 0 {
+				return tag[j+1:]
+			}
+			return tag[j+1 : j+1+end]
+		}
+		end := j
+		for end < len(tag) && !isSpace(tag[end]) && tag[end] != '>' {
+			end++
+		}
+		return tag[j:end]
+	}
+	return ""
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func indexFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,444 @@
+package policy
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// cond is one compiled match condition of a rule.
+type cond struct {
+	key  string // "match.mentions", shown in explanations
+	line int
+	cost uint8 // evaluation order within a rule: cheapest first
+	want string
+	// match reports whether the condition holds for the input.
+	match func(in *Input) bool
+	// got describes the input's value for an explanation.
+	got func(in *Input) string
+}
+
+// Condition costs: envelope fields are free, content needs the parse, facts
+// may read a local store, text matching scans the whole text.
+const (
+	costEnvelope uint8 = iota
+	costContent
+	costFacts
+	costKeywords
+	costRegex
+)
+
+func condDomain(set domainSet, l []string) cond {
+	return cond{cost: costEnvelope, want: strings.Join(l, ", "),
+		match: func(in *Input) bool { return set.match(in.host()) },
+		got:   func(in *Input) string { return "domain " + in.host() },
+	}
+}
+
+func condActor(l []string) cond {
+	return cond{cost: costEnvelope, want: strings.Join(l, ", "),
+		match: func(in *Input) bool { return slices.Contains(l, in.Actor) },
+		got:   func(in *Input) string { return "actor " + in.Actor },
+	}
+}
+
+func condType(object bool, l []string) cond {
+	if object {
+		return cond{cost: costEnvelope, want: strings.Join(l, ", "),
+			match: func(in *Input) bool { return containsFold(l, in.objectType()) },
+			got:   func(in *Input) string { return "object type " + orNone(in.objectType()) },
+		}
+	}
+	return cond{cost: costEnvelope, want: strings.Join(l, ", "),
+		match: func(in *Input) bool { return containsFold(l, in.activityType()) },
+		got:   func(in *Input) string { return "type " + orNone(in.activityType()) },
+	}
+}
+
+func condVisibility(mask uint8, l []string) cond {
+	return cond{cost: costContent, want: strings.Join(l, ", "),
+		match: func(in *Input) bool {
+			c, _ := in.Content()
+			return mask&(1<<c.Visibility) != 0
+		},
+		got: func(in *Input) string {
+			c, _ := in.Content()
+			return "visibility " + c.Visibility.String()
+		},
+	}
+}
+
+func condCount(what string, r intRange) cond {
+	count := func(in *Input) int {
+		c, _ := in.Content()
+		switch what {
+		case "mentions":
+			return len(c.Mentions)
+		case "recipients":
+			return c.Recipients
+		case "hashtag_count":
+			return len(c.Hashtags)
+		case "links":
+			return len(c.LinkDomains)
+		}
+		return c.Attachments
+	}
+	noun := strings.ReplaceAll(what, "_", " ")
+	return cond{cost: costContent, want: r.text,
+		match: func(in *Input) bool { return r.contains(int64(count(in))) },
+		got:   func(in *Input) string { return strconv.Itoa(count(in)) + " " + noun },
+	}
+}
+
+func condHashtags(l []string) cond {
+	return cond{cost: costContent, want: strings.Join(l, ", "),
+		match: func(in *Input) bool {
+			c, _ := in.Content()
+			for _, h := range c.Hashtags {
+				if slices.Contains(l, h) {
+					return true
+				}
+			}
+			return false
+		},
+		got: func(in *Input) string {
+			c, _ := in.Content()
+			return "hashtags " + listOrNone(c.Hashtags)
+		},
+	}
+}
+
+func condLinkDomains(set domainSet, l []string) cond {
+	return cond{cost: costContent, want: strings.Join(l, ", "),
+		match: func(in *Input) bool {
+			c, _ := in.Content()
+			for _, d := range c.LinkDomains {
+				if set.match(d) {
+					return true
+				}
+			}
+			return false
+		},
+		got: func(in *Input) string {
+			c, _ := in.Content()
+			return "link domains " + listOrNone(c.LinkDomains)
+		},
+	}
+}
+
+// mediaTypeMatch matches "image/png" against "image/png", "image/*" or "*/*";
+// an attachment known only as "image/*" matches "image/png" patterns too,
+// since it is some image.
+func mediaTypeMatch(pattern, mt string) bool {
+	if pattern == mt || pattern == "*/*" {
+		return true
+	}
+	pm, _, _ := strings.Cut(pattern, "/")
+	tm, ts, _ := strings.Cut(mt, "/")
+	return pm == tm && (strings.HasSuffix(pattern, "/*") || ts == "*")
+}
+
+func condMediaTypes(l []string) cond {
+	return cond{cost: costContent, want: strings.Join(l, ", "),
+		match: func(in *Input) bool {
+			c, _ := in.Content()
+			for _, mt := range c.MediaTypes {
+				for _, p := range l {
+					if mediaTypeMatch(p, mt) {
+						return true
+					}
+				}
+			}
+			return false
+		},
+		got: func(in *Input) string {
+			c, _ := in.Content()
+			return "media types " + listOrNone(c.MediaTypes)
+		},
+	}
+}
+
+// condLanguage matches a contentMap language; "en" also matches "en-gb".
+func condLanguage(l []string) cond {
+	return cond{cost: costContent, want: strings.Join(l, ", "),
+		match: func(in *Input) bool {
+			c, _ := in.Content()
+			for _, lang := range c.Languages {
+				base, _, _ := strings.Cut(lang, "-")
+				if slices.Contains(l, lang) || slices.Contains(l, base) {
+					return true
+				}
+			}
+			return false
+		},
+		got: func(in *Input) string {
+			c, _ := in.Content()
+			return "languages " + listOrNone(c.Languages)
+		},
+	}
+}
+
+func condAge(published bool, r intRange) cond {
+	if published {
+		return cond{cost: costFacts, want: r.text,
+			match: func(in *Input) bool {
+				t, ok := in.published()
+				// An unknown creation time proves nothing: no match.
+				return ok && r.contains(int64(max(in.now().Sub(t), 0)))
+			},
+			got: func(in *Input) string {
+				t, ok := in.published()
+				if !ok {
+					return "actor published time unknown"
+				}
+				return "actor published " + fmtAge(in.now().Sub(t)) + " ago"
+			},
+		}
+	}
+	return cond{cost: costFacts, want: r.text,
+		match: func(in *Input) bool { return r.contains(int64(in.firstSeenAge())) },
+		got: func(in *Input) string {
+			if !in.knownActor() {
+				return "actor never seen before (age 0)"
+			}
+			return "actor first seen " + fmtAge(in.firstSeenAge()) + " ago"
+		},
+	}
+}
+
+func condBool(what string, want bool) cond {
+	var get func(in *Input) bool
+	cost := costFacts
+	switch what {
+	case "known_actor":
+		get = (*Input).knownActor
+	case "followed_by_local":
+		get = func(in *Input) bool { return in.localFollowers() > 0 }
+	case "username_is_display_name":
+		get = func(in *Input) bool {
+			u, d := in.profile()
+			u, d = strings.TrimSpace(u), strings.TrimSpace(d)
+			return u != "" && strings.EqualFold(u, d)
+		}
+	case "sensitive":
+		cost = costContent
+		get = func(in *Input) bool {
+			c, _ := in.Content()
+			return c.Sensitive
+		}
+	}
+	noun := strings.ReplaceAll(what, "_", " ")
+	return cond{cost: cost, want: strconv.FormatBool(want),
+		match: func(in *Input) bool { return get(in) == want },
+		got: func(in *Input) string {
+			if what == "username_is_display_name" {
+				u, d := in.profile()
+				return fmt.Sprintf("username %q, display name %q", u, d)
+			}
+			if what == "followed_by_local" {
+				return strconv.Itoa(in.localFollowers()) + " local followers"
+			}
+			return noun + " " + strconv.FormatBool(get(in))
+		},
+	}
+}
+
+// fieldMask selects text fields for keywords and regex.
+type fieldMask uint8
+
+const allFields fieldMask = 1<<fieldContent | 1<<fieldSummary | 1<<fieldName
+
+var fieldNames = [...]string{"content", "summary", "name"}
+
+type keywordCond struct {
+	fields  fieldMask
+	words   []string            // single-word keywords, as listed
+	set     map[string]struct{} // the same, for long keyword lists
+	phrases []string            // " multi word " keywords
+}
+
+// matchField returns the first keyword found in one field, or "".
+func (k *keywordCond) matchField(in *Input, f textField) string {
+	words := in.words(f)
+	if len(words) > 0 {
+		// Binary-search each keyword in the field's sorted words, or look
+		// each word up in the keyword set, whichever is fewer steps.
+		if k.set != nil && len(words) < len(k.words) {
+			for _, w := range words {
+				if _, ok := k.set[w]; ok {
+					return w
+				}
+			}
+		} else {
+			for _, kw := range k.words {
+				if _, ok := slices.BinarySearch(words, kw); ok {
+					return kw
+				}
+			}
+		}
+	}
+	if len(k.phrases) > 0 {
+		joined := in.joinedWords(f)
+		for _, ph := range k.phrases {
+			if strings.Contains(joined, ph) {
+				return strings.TrimSpace(ph)
+			}
+		}
+	}
+	return ""
+}
+
+func (k *keywordCond) find(in *Input) (string, textField) {
+	for f := fieldContent; f <= fieldName; f++ {
+		if k.fields&(1<<f) != 0 {
+			if w := k.matchField(in, f); w != "" {
+				return w, f
+			}
+		}
+	}
+	return "", 0
+}
+
+func condKeywords(k *keywordCond, l []string) cond {
+	if len(k.words) > 16 {
+		k.set = make(map[string]struct{}, len(k.words))
+		for _, w := range k.words {
+			k.set[w] = struct{}{}
+		}
+	}
+	want := strings.Join(l, ", ")
+	if len(l) > 8 {
+		want = strings.Join(l[:8], ", ") + fmt.Sprintf(", ... (%d keywords)", len(l))
+	}
+	return cond{cost: costKeywords, want: want,
+		match: func(in *Input) bool {
+			w, _ := k.find(in)
+			return w != ""
+		},
+		got: func(in *Input) string {
+			if w, f := k.find(in); w != "" {
+				return fmt.Sprintf("%q in %s", w, fieldNames[f])
+			}
+			return "none of the keywords in " + fieldList(k.fields)
+		},
+	}
+}
+
+func condRegex(re *regexp.Regexp, fields fieldMask) cond {
+	find := func(in *Input) (string, textField, bool) {
+		for f := fieldContent; f <= fieldName; f++ {
+			if fields&(1<<f) != 0 {
+				t := in.rawText(f)
+				if loc := re.FindStringIndex(t); loc != nil {
+					return t[loc[0]:loc[1]], f, true
+				}
+			}
+		}
+		return "", 0, false
+	}
+	return cond{cost: costRegex, want: re.String(),
+		match: func(in *Input) bool {
+			for f := fieldContent; f <= fieldName; f++ {
+				if fields&(1<<f) != 0 && re.MatchString(in.rawText(f)) {
+					return true
+				}
+			}
+			return false
+		},
+		got: func(in *Input) string {
+			if m, f, ok := find(in); ok {
+				if len(m) > 60 {
+					m = m[:60] + "..."
+				}
+				return fmt.Sprintf("%q in %s", m, fieldNames[f])
+			}
+			return "no match in " + fieldList(fields)
+		},
+	}
+}
+
+func fieldList(m fieldMask) string {
+	var l []string
+	for f, n := range fieldNames {
+		if m&(1<<f) != 0 {
+			l = append(l, n)
+		}
+	}
+	return strings.Join(l, ", ")
+}
+
+func containsFold(l []string, s string) bool {
+	for _, x := range l {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func listOrNone(l []string) string {
+	if len(l) == 0 {
+		return "(none)"
+	}
+	if len(l) > 10 {
+		return strings.Join(l[:10], ", ") + fmt.Sprintf(", ... (%d)", len(l))
+	}
+	return strings.Join(l, ", ")
+}
+
+func fmtAge(d time.Duration) string {
+	d = max(d, 0)
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%.1fd", d.Hours()/24)
+	case d >= time.Hour:
+		return fmt.Sprintf("%.1fh", d.Hours())
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	}
+	return fmt.Sprintf("%ds", int(d.Seconds()))
+}
+
+// words returns the sorted, deduplicated lowercased words of a text field.
+func (in *Input) words(f textField) []string {
+	in.tokenizeFields()
+	return in.tok[f]
+}
+
+// joinedWords returns the field's words in order, space-separated and
+// space-enclosed, for phrase keywords.
+func (in *Input) joinedWords(f textField) string {
+	in.tokenizeFields()
+	return in.joined[f]
+}
+
+func (in *Input) tokenizeFields() {
+	if in.state2&stTokens != 0 {
+		return
+	}
+	in.state2 |= stTokens
+	for f := fieldContent; f <= fieldName; f++ {
+		lt := in.loweredText(f)
+		if lt == "" {
+			continue
+		}
+		toks := tokenize(lt, nil)
+		if len(toks) == 0 {
+			continue
+		}
+		in.joined[f] = " " + strings.Join(toks, " ") + " "
+		sort.Strings(toks)
+		in.tok[f] = slices.Compact(toks)
+	}
+}
