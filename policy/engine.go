@@ -79,7 +79,7 @@ func (d *Decision) String() string {
 		b.WriteString(m.String())
 	}
 	if d.RateLimited {
-		fmt.Fprintf(&b, " rate-limited retry-after=%s", d.RetryAfter.Round(time.Second))
+		fmt.Fprintf(&b, " rate-limited retry-after=%s", fmtDuration(d.RetryAfter))
 	}
 	return b.String()
 }
@@ -321,11 +321,11 @@ func (s *Snapshot) decide(in *Input, rl *rateLimiter, ex *Explanation) Decision 
 			}
 			if ok {
 				if ex != nil {
-					ex.add(r, VerdictUnderLimit, fmt.Sprintf("%s, within rate %d per %s per %s (%.0f tokens left)", why, r.rate.limit, r.rate.window, r.rate.per, left))
+					ex.add(r, VerdictUnderLimit, fmt.Sprintf("%s, within rate %d per %s per %s (%.0f tokens left)", why, r.rate.limit, fmtDuration(r.rate.window), r.rate.per, left))
 				}
 				continue
 			}
-			why = fmt.Sprintf("%s, over rate %d per %s per %s (retry after %s)", why, r.rate.limit, r.rate.window, r.rate.per, retry.Round(time.Second))
+			why = fmt.Sprintf("%s, over rate %d per %s per %s (retry after %s)", why, r.rate.limit, fmtDuration(r.rate.window), r.rate.per, fmtDuration(retry))
 		}
 		f := Fired{RuleID: r.id, Action: r.action, Reason: r.reason}
 		if r.shadow {

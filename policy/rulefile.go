@@ -538,7 +538,11 @@ func (r intRange) contains(x int64) bool { return x >= r.lo && x <= r.hi }
 // parseIntRange reads ">= 10", "> 5", "< 3", "<= 2", "== 0", "3", "2..5".
 func parseIntRange(s string) (intRange, error) {
 	lo, hi, err := parseRange(s, func(t string) (int64, error) {
-		return strconv.ParseInt(strings.TrimSpace(t), 10, 64)
+		x, err := strconv.ParseInt(strings.TrimSpace(t), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a whole number", strings.TrimSpace(t))
+		}
+		return x, nil
 	}, 1)
 	if err != nil {
 		return intRange{}, fmt.Errorf("%v (want a comparison such as \">= 10\", \"< 3\", \"0\" or \"2..5\")", err)
@@ -550,10 +554,13 @@ func parseIntRange(s string) (intRange, error) {
 func parseDurationRange(s string) (intRange, error) {
 	lo, hi, err := parseRange(s, func(t string) (int64, error) {
 		d, err := parseDuration(strings.TrimSpace(t))
-		return int64(d), err
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration", strings.TrimSpace(t))
+		}
+		return int64(d), nil
 	}, 1)
 	if err != nil {
-		return intRange{}, fmt.Errorf("%v (want an age comparison such as \"< 24h\" or \">= 7d\")", err)
+		return intRange{}, fmt.Errorf("%v (want an age comparison such as \"< 24h\" or \">= 7d\"; units s, m, h, d, w)", err)
 	}
 	return intRange{lo, hi, strings.TrimSpace(s)}, nil
 }
@@ -650,4 +657,19 @@ func tokenize(s string, dst []string) []string {
 		dst = append(dst, s[start:])
 	}
 	return dst
+}
+
+// fmtDuration writes a duration compactly for people: 1h, 90s, 1h30m, 7d.
+func fmtDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }

@@ -245,7 +245,7 @@ func Emit(f Format, l List) ([]byte, error) {
 		return nil, fmt.Errorf("%s holds domain allows, and this is a blocklist; choose another format", f)
 	}
 	if _, dropped := Fit(f, l); len(dropped) > 0 {
-		return nil, fmt.Errorf("%d entries cannot be written as %s (first: %s: %s); export the entries that fit with Fit, or choose a format that carries them",
+		return nil, fmt.Errorf("%d entries cannot be written as %s (first: %s: %s); export only the entries that fit (see Fit), or choose a format that carries them",
 			len(dropped), f, dropped[0].Entry.Domain, dropped[0].Reason)
 	}
 	switch f {
@@ -371,4 +371,28 @@ func firstLine(data []byte) string {
 // one-line text list.
 func isText(data []byte) bool {
 	return bytes.IndexByte(data[:min(len(data), 4096)], 0) < 0
+}
+
+// NewList validates and normalises hand-made entries (a configuration
+// file, an API request) the way Parse does for a file: domains normalised,
+// severities read with ParseSeverity (empty means suspend), digests
+// checked, duplicates dropped. An entry that fails is skipped and reported
+// with Line set to its 1-based position in entries; the caller maps that to
+// a file line if it has one.
+func NewList(entries []Entry, allow bool) (List, []RowError) {
+	b := builder{list: List{Allow: allow}}
+	for i, e := range entries {
+		if !allow {
+			sev, err := ParseSeverity(string(e.Severity))
+			if err != nil {
+				b.rowErr(i+1, e.Domain, "%v", err)
+				continue
+			}
+			e.Severity = sev
+		} else {
+			e.Severity = SeveritySuspend // checked by add, then cleared for allowlists
+		}
+		b.add(i+1, e)
+	}
+	return b.list, b.errs
 }

@@ -361,3 +361,19 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+func TestNewList(t *testing.T) {
+	l, errs := NewList([]Entry{
+		{Domain: "Spam.Example."},
+		{Domain: "quiet.example", Severity: "limit", RejectMedia: true},
+		{Domain: "spam.example", Severity: SeveritySilence},
+		{Domain: "bad domain"},
+		{Domain: "hid***n.example", Digest: DomainDigest("hidden.example")},
+	}, false)
+	if got := domains(l); !reflect.DeepEqual(got, []string{"spam.example:suspend", "quiet.example:silence", "hid***n.example:suspend"}) {
+		t.Errorf("entries = %v", got)
+	}
+	if len(errs) != 2 || errs[0].Line != 3 || errs[1].Line != 4 {
+		t.Errorf("row errors = %+v, want positions 3 (duplicate) and 4 (bad domain)", errs)
+	}
+}
