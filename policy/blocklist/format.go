@@ -201,7 +201,8 @@ type Dropped struct {
 // what an importer would do, and the rest with reasons. Fields a format has
 // no column for (private comments, and reject flags in formats without
 // severities) are left out silently, as Mastodon's own exports do; a
-// severity a format cannot express, or a domain it cannot name, is dropped.
+// severity a format cannot express, a domain it cannot name, or an
+// obfuscated entry it would publish in clear is dropped.
 func Fit(f Format, l List) (List, []Dropped) {
 	out := List{Allow: l.Allow}
 	var dropped []Dropped
@@ -219,6 +220,11 @@ func unfit(f Format, allow bool, e Entry) string {
 	carriesDigest := f == FormatMastodonAdminJSON || f == FormatMastodonPublicJSON
 	if e.DigestOnly() && !carriesDigest {
 		return fmt.Sprintf("the real domain is unknown (only its digest); %s cannot name it", f)
+	}
+	if e.Obfuscate && (f == FormatText || f == FormatRapidBlockJSON) {
+		// The list's owner asked not to publish this domain in clear, and
+		// these formats cannot mark it: leaving it out is the safe side.
+		return fmt.Sprintf("the entry is to be published obfuscated and %s cannot mark it so", f)
 	}
 	if allow {
 		return ""

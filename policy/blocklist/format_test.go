@@ -237,6 +237,15 @@ func TestEmitRefusesWhatFormatCannotSay(t *testing.T) {
 			t.Errorf("Fit(%s) = %v, %v", f, fit, dropped)
 		}
 	}
+	secret := List{Entries: []Entry{{Domain: "secret.example", Severity: SeveritySuspend, Obfuscate: true}}}
+	for _, f := range []Format{FormatText, FormatRapidBlockJSON} {
+		if out, err := Emit(f, secret); err == nil {
+			t.Errorf("Emit(%s) published an obfuscated domain in clear:\n%s", f, out)
+		}
+	}
+	if out, err := Emit(FormatMastodonPublicJSON, secret); err != nil || bytes.Contains(out, []byte("secret.example")) {
+		t.Errorf("public JSON must mask the domain: %s, %v", out, err)
+	}
 	masked := List{Entries: []Entry{{Domain: "hi***n.example", Digest: DomainDigest("hidden.example"), Severity: SeveritySuspend, Obfuscate: true}}}
 	if _, err := Emit(FormatMastodonCSV, masked); err == nil {
 		t.Error("Emit(mastodon-csv) wrote a digest-only entry it cannot name")
