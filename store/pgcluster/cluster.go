@@ -134,44 +134,8 @@ type Cluster struct {
 // accepts connections and creates opts.Database if missing. On error no
 // server is left running.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
-	if opts.Dir == "" {
-		return nil, errors.New("pgcluster: Options.Dir (the data directory) is required")
-	}
-	dir, err := filepath.Abs(opts.Dir)
+	c, err := newCluster(opts)
 	if err != nil {
-		return nil, fmt.Errorf("pgcluster: %w", err)
-	}
-	c := &Cluster{
-		opts:     opts,
-		dir:      dir,
-		database: opts.Database,
-		log:      opts.Logger,
-		timeout:  opts.StartTimeout,
-		stopped:  make(chan struct{}),
-	}
-	if c.log == nil {
-		c.log = slog.Default()
-	}
-	c.log = c.log.With("component", "pgcluster")
-	c.tail = newLogTail(c.log.With("data_dir", dir))
-	if c.database == "" {
-		c.database = "postgres"
-	}
-	if c.timeout == 0 {
-		c.timeout = 2 * time.Minute
-	}
-	if opts.Binaries != nil {
-		c.bin = *opts.Binaries
-	} else if c.bin, err = FindBinaries(); err != nil {
-		return nil, fmt.Errorf("pgcluster: %w", err)
-	}
-	if err := validateSettings(opts.Settings); err != nil {
-		return nil, err
-	}
-	if opts.Port < AnyPort || opts.Port > 65535 {
-		return nil, fmt.Errorf("pgcluster: Options.Port %d is invalid (want 0 for socket only, a TCP port, or AnyPort)", opts.Port)
-	}
-	if c.acct, err = serverAccount(); err != nil {
 		return nil, err
 	}
 	if err := c.prepareDataDir(ctx); err != nil {
@@ -198,7 +162,64 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		_ = c.Stop(context.Background())
 		return nil, err
 	}
-	c.log.Info("postgres ready", "data_dir", dir, "socket_dir", c.socketDir, "tcp", c.tcp, "port", c.port, "pid", c.PID())
+	c.log.Info("postgres ready", "data_dir", c.dir, "socket_dir", c.socketDir, "tcp", c.tcp, "port", c.port, "pid", c.PID())
+	return c, nil
+}
+
+// Init creates and initializes opts.Dir as Start would on first use, without
+// starting the server; an already initialized directory is only checked.
+// Only Dir, Settings (fsync=off skips initdb's syncs), Logger and Binaries
+// matter.
+func Init(ctx context.Context, opts Options) error {
+	c, err := newCluster(opts)
+	if err != nil {
+		return err
+	}
+	return c.prepareDataDir(ctx)
+}
+
+// newCluster validates opts and finds the binaries and the server account.
+func newCluster(opts Options) (*Cluster, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("pgcluster: Options.Dir (the data directory) is required")
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("pgcluster: %w", err)
+	}
+	c := &Cluster{
+		opts:     opts,
+		dir:      dir,
+		database: opts.Database,
+		log:      opts.Logger,
+		timeout:  opts.StartTimeout,
+		stopped:  make(chan struct{}),
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	c.log = c.log.With("component", "pgcluster")
+	c.tail = newLogTail(c.log.With("data_dir", dir))
+	if c.database == "" {
+		c.database = "postgres"
+	}
+	if c.timeout == 0 {
+		c.timeout = 2 * time.Minute
+	}
+	if err := validateSettings(opts.Settings); err != nil {
+		return nil, err
+	}
+	if opts.Port < AnyPort || opts.Port > 65535 {
+		return nil, fmt.Errorf("pgcluster: Options.Port %d is invalid (want 0 for socket only, a TCP port, or AnyPort)", opts.Port)
+	}
+	if opts.Binaries != nil {
+		c.bin = *opts.Binaries
+	} else if c.bin, err = FindBinaries(); err != nil {
+		return nil, fmt.Errorf("pgcluster: %w", err)
+	}
+	if c.acct, err = serverAccount(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -570,7 +591,9 @@ func (c *Cluster) buildArgs() {
 // shutdown. The first case is cleared here; the second is waited for.
 func (c *Cluster) clearLeftoverServer(ctx context.Context) error {
 	pidPath := filepath.Join(c.dir, "postmaster.pid")
-	deadline := time.Now().Add(15 * time.Second)
+	// A server killed along with Palisade finishes its immediate shutdown
+	// in well under a second; a longer wait means it is not going away.
+	deadline := time.Now().Add(min(15*time.Second, c.timeout))
 	for {
 		b, err := os.ReadFile(pidPath)
 		if err != nil {
@@ -621,7 +644,13 @@ func (c *Cluster) isOurPostmaster(pid int) bool {
 	if err != nil {
 		return true
 	}
-	return filepath.Clean(cwd) == c.dir
+	// The server's cwd is the resolved path; Dir may go through a
+	// symlink (/var/lib/palisade -> /data/palisade).
+	real, err := filepath.EvalSymlinks(c.dir)
+	if err != nil {
+		return true
+	}
+	return filepath.Clean(cwd) == real
 }
 
 // launch starts the server process and the goroutines that read its output

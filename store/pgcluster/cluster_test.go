@@ -296,6 +296,38 @@ func TestLifecycle(t *testing.T) {
 		stop(t, c)
 	})
 
+	t.Run("data dir reached through a symlink, path too long for a socket", func(t *testing.T) {
+		long := filepath.Join(baseDir(t), strings.Repeat("d", 100))
+		if err := os.Symlink(dir, long); err != nil {
+			t.Fatal(err)
+		}
+		o := opts
+		o.Dir = long
+		c := start(t, o)
+		if c.socketDir == long || !c.ownSocket {
+			t.Fatalf("socket dir %s: want a private temp dir, the data dir path is too long for a socket", c.socketDir)
+		}
+		if fi, err := os.Stat(c.socketDir); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Fatalf("socket dir %s: %v %v, want mode 0700", c.socketDir, fi.Mode(), err)
+		}
+		if got := notes(t, c.URL()); len(got) != 3 {
+			t.Fatalf("notes = %q", got)
+		}
+		// A second Start on the same directory must not mistake the
+		// running server (whose cwd is the resolved path) for a stale
+		// pid file: it waits, then refuses.
+		o.StartTimeout = time.Second
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := Start(ctx, o); err == nil || !strings.Contains(err.Error(), "another PostgreSQL server") {
+			t.Fatalf("second Start on a running cluster: %v", err)
+		}
+		stop(t, c)
+		if _, err := os.Stat(c.socketDir); !os.IsNotExist(err) {
+			t.Errorf("temp socket dir %s left behind after Stop", c.socketDir)
+		}
+	})
+
 	t.Run("startup failure quotes the server log", func(t *testing.T) {
 		bad := opts
 		bad.Settings = map[string]string{"shared_buffers": "lots"}
