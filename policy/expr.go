@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/interpreter"
 )
@@ -101,11 +102,17 @@ func (e *exprEnv) compile(src string) (*compiledExpr, error) {
 	if !ast.OutputType().IsExactType(cel.BoolType) {
 		return nil, fmt.Errorf("expression yields %s, want a bool (true means the rule matches)", ast.OutputType())
 	}
-	prog, err := e.env.Program(ast,
-		cel.CostLimit(exprCostLimit),
+	opts := []cel.ProgramOption{
 		cel.OptimizeRegex(interpreter.MatchesRegexOptimization),
 		cel.EvalOptions(cel.OptOptimize),
-	)
+	}
+	// Runtime cost tracking costs about as much as evaluating a small
+	// expression. When the static worst case, over the largest activity the
+	// parser accepts, is already within the limit, tracking is pointless.
+	if est, err := e.env.EstimateCost(ast, sizeBounds{}); err != nil || est.Max > exprCostLimit {
+		opts = append(opts, cel.CostLimit(exprCostLimit))
+	}
+	prog, err := e.env.Program(ast, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -206,4 +213,27 @@ func (a *celActivation) ResolveName(name string) (any, bool) {
 		return types.Bool(c.Sensitive), true
 	}
 	return nil, false
+}
+
+// sizeBounds bounds the variables for CEL's static cost estimate: no string
+// is longer than the largest activity parsed, and no list has more elements
+// than that activity could spell out (each element takes at least 8 bytes
+// of JSON).
+type sizeBounds struct{}
+
+func (sizeBounds) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
+	if len(n.Path()) != 1 {
+		return nil
+	}
+	switch n.Type().Kind() {
+	case types.StringKind:
+		return &cost.SizeEstimate{Min: 0, Max: maxRawActivity}
+	case types.ListKind:
+		return &cost.SizeEstimate{Min: 0, Max: maxRawActivity / 8}
+	}
+	return nil
+}
+
+func (sizeBounds) EstimateCallCost(function, overloadID string, target *cost.AstNode, args []cost.AstNode) *cost.CallEstimate {
+	return nil
 }

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -302,49 +301,6 @@ const (
 // bodies at 1 MiB before this.
 const maxRawActivity = 4 << 20
 
-// wireActivity and wireObject are the fields read from the JSON. Fields are
-// json.RawMessage because peers disagree on shapes: `type` may be an array,
-// `tag` and `attachment` a single object (older Pleroma), `actor` an
-// embedded object, and a field of the wrong type must not void the rest.
-type wireActivity struct {
-	ID     json.RawMessage `json:"id"`
-	Type   json.RawMessage `json:"type"`
-	Actor  json.RawMessage `json:"actor"`
-	Object json.RawMessage `json:"object"`
-	To     json.RawMessage `json:"to"`
-	Cc     json.RawMessage `json:"cc"`
-	Bto    json.RawMessage `json:"bto"`
-	Bcc    json.RawMessage `json:"bcc"`
-}
-
-type wireObject struct {
-	ID                json.RawMessage `json:"id"`
-	Type              json.RawMessage `json:"type"`
-	Content           json.RawMessage `json:"content"`
-	ContentMap        json.RawMessage `json:"contentMap"`
-	Summary           json.RawMessage `json:"summary"`
-	Name              json.RawMessage `json:"name"`
-	Tag               json.RawMessage `json:"tag"`
-	Attachment        json.RawMessage `json:"attachment"`
-	To                json.RawMessage `json:"to"`
-	Cc                json.RawMessage `json:"cc"`
-	Bto               json.RawMessage `json:"bto"`
-	Bcc               json.RawMessage `json:"bcc"`
-	Sensitive         json.RawMessage `json:"sensitive"`
-	PreferredUsername json.RawMessage `json:"preferredUsername"`
-}
-
-type wireTag struct {
-	Type json.RawMessage `json:"type"`
-	Href json.RawMessage `json:"href"`
-	Name json.RawMessage `json:"name"`
-}
-
-type wireAttachment struct {
-	Type      json.RawMessage `json:"type"`
-	MediaType json.RawMessage `json:"mediaType"`
-}
-
 // errNotActivity is returned for JSON that is not an object with a type.
 var errNotActivity = errors.New("not an ActivityStreams activity: want a JSON object with a \"type\"")
 
@@ -358,6 +314,56 @@ func (in *Input) parse() error {
 	return err
 }
 
+// activityFields and objectFields are the spans of the members rules read.
+// Peers disagree on shapes, so each is read leniently: `type` may be an
+// array, `tag` and `attachment` a single object (older Pleroma), `actor` an
+// embedded object, and a member of an unexpected type is ignored rather
+// than voiding the rest.
+type activityFields struct {
+	id, typ, actor, object, to, cc, bto, bcc jspan
+}
+
+type objectFields struct {
+	id, typ, content, contentMap, summary, name, tag, attachment jspan
+	to, cc, bto, bcc, sensitive, preferredUsername               jspan
+}
+
+func (d *jdoc) objectFields(sp jspan) (o objectFields) {
+	d.members(sp, func(k []byte, v jspan) {
+		switch string(k) {
+		case "id":
+			o.id = v
+		case "type":
+			o.typ = v
+		case "content":
+			o.content = v
+		case "contentMap":
+			o.contentMap = v
+		case "summary":
+			o.summary = v
+		case "name":
+			o.name = v
+		case "tag":
+			o.tag = v
+		case "attachment":
+			o.attachment = v
+		case "to":
+			o.to = v
+		case "cc":
+			o.cc = v
+		case "bto":
+			o.bto = v
+		case "bcc":
+			o.bcc = v
+		case "sensitive":
+			o.sensitive = v
+		case "preferredUsername":
+			o.preferredUsername = v
+		}
+	})
+	return o
+}
+
 func (in *Input) parseRaw() error {
 	if len(in.Raw) == 0 {
 		return errNotActivity
@@ -365,46 +371,62 @@ func (in *Input) parseRaw() error {
 	if len(in.Raw) > maxRawActivity {
 		return fmt.Errorf("activity is %d bytes, more than the %d this parser reads", len(in.Raw), maxRawActivity)
 	}
-	var a wireActivity
-	if err := json.Unmarshal(in.Raw, &a); err != nil {
+	d := &jdoc{b: in.Raw}
+	if err := d.validate(); err != nil {
 		return fmt.Errorf("activity JSON: %w", err)
 	}
-	typ := jsonFirstString(a.Type)
+	start := d.ws(0)
+	root := jspan{start, len(in.Raw)}
+	if in.Raw[start] != '{' {
+		return errNotActivity
+	}
+	var a activityFields
+	d.members(root, func(k []byte, v jspan) {
+		switch string(k) {
+		case "id":
+			a.id = v
+		case "type":
+			a.typ = v
+		case "actor":
+			a.actor = v
+		case "object":
+			a.object = v
+		case "to":
+			a.to = v
+		case "cc":
+			a.cc = v
+		case "bto":
+			a.bto = v
+		case "bcc":
+			a.bcc = v
+		}
+	})
+	typ := d.firstString(a.typ)
 	if typ == "" {
 		return errNotActivity
 	}
 	// Envelope fields the caller did not set.
 	if in.ID == "" {
-		in.ID = jsonString(a.ID)
+		in.ID = d.str(a.id)
 	}
 	if in.Type == "" {
 		in.Type = typ
 	}
-	var actorObj wireObject
-	actorEmbedded := false
 	if in.Actor == "" {
-		in.Actor = jsonID(a.Actor)
-	}
-	if len(a.Actor) > 0 && a.Actor[0] == '{' {
-		actorEmbedded = json.Unmarshal(a.Actor, &actorObj) == nil
+		in.Actor = d.ref(a.actor)
 	}
 	c := &in.content
 
-	var o wireObject
-	obj := a.Object
-	if len(obj) > 0 && obj[0] == '[' {
-		// Flag carries an array of objects; rules look at the first.
-		var arr []json.RawMessage
-		if json.Unmarshal(obj, &arr) == nil && len(arr) > 0 {
-			obj = arr[0]
-		}
-	}
-	embedded := len(obj) > 0 && obj[0] == '{' && json.Unmarshal(obj, &o) == nil
+	// Flag carries an array of objects; rules look at the first.
+	obj := d.firstElem(a.object)
+	embedded := obj.ok() && in.Raw[obj.s] == '{'
 	if in.ObjectID == "" {
-		in.ObjectID = jsonID(obj)
+		in.ObjectID = d.ref(obj)
 	}
+	var o objectFields
 	if embedded {
-		c.ObjectType = jsonFirstString(o.Type)
+		o = d.objectFields(obj)
+		c.ObjectType = d.firstString(o.typ)
 		if in.ObjectType == "" {
 			in.ObjectType = c.ObjectType
 		}
@@ -414,20 +436,23 @@ func (in *Input) parseRaw() error {
 
 	// Addressing: the object's when it has any (Mastodon copies it to the
 	// Create anyway), else the activity's.
+	var addr [8]string
 	var to, cc []string
-	if embedded && (len(o.To) > 0 || len(o.Cc) > 0) {
-		to, cc = jsonIDs(o.To), jsonIDs(o.Cc)
+	if embedded && (o.to.ok() || o.cc.ok()) {
+		to = d.refs(o.to, addr[:0])
+		cc = d.refs(o.cc, to[len(to):len(to)])
 	} else {
-		to, cc = jsonIDs(a.To), jsonIDs(a.Cc)
+		to = d.refs(a.to, addr[:0])
+		cc = d.refs(a.cc, to[len(to):len(to)])
 	}
 	c.Visibility = visibilityOf(to, cc)
 	var recips []string
-	for _, l := range [][]string{to, cc, jsonIDs(a.To), jsonIDs(a.Cc), jsonIDs(a.Bto), jsonIDs(a.Bcc), jsonIDs(o.Bto), jsonIDs(o.Bcc)} {
-		for _, r := range l {
-			if !isPublic(r) {
+	for _, sp := range []jspan{a.to, a.cc, a.bto, a.bcc, o.to, o.cc, o.bto, o.bcc} {
+		d.elems(sp, func(v jspan) {
+			if r := d.ref(v); r != "" && !isPublic(r) {
 				recips = appendUnique(recips, r)
 			}
-		}
+		})
 	}
 	c.Recipients = len(recips)
 
@@ -437,65 +462,82 @@ func (in *Input) parseRaw() error {
 
 	// Tags: mentions and hashtags.
 	var skipHref []string
-	for _, t := range jsonObjects[wireTag](o.Tag) {
-		href := jsonString(t.Href)
-		switch strings.ToLower(jsonFirstString(t.Type)) {
-		case "mention":
-			m := href
+	d.elems(o.tag, func(t jspan) {
+		var typ, href, name jspan
+		d.members(t, func(k []byte, v jspan) {
+			switch string(k) {
+			case "type":
+				typ = v
+			case "href":
+				href = v
+			case "name":
+				name = v
+			}
+		})
+		switch d.firstString(typ) {
+		case "Mention", "mention":
+			h := d.str(href)
+			m := h
 			if m == "" {
-				m = jsonString(t.Name)
+				m = d.str(name)
 			}
 			if m != "" {
 				c.Mentions = appendUnique(c.Mentions, m)
 			}
-			skipHref = append(skipHref, href)
-		case "hashtag":
-			n := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(jsonString(t.Name)), "#"))
+			skipHref = append(skipHref, h)
+		case "Hashtag", "hashtag":
+			n := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(d.str(name)), "#"))
 			if n != "" {
 				c.Hashtags = appendUnique(c.Hashtags, n)
 			}
-			skipHref = append(skipHref, href)
+			skipHref = append(skipHref, d.str(href))
 		}
-	}
+	})
 
 	// Attachments.
-	atts := jsonObjects[wireAttachment](o.Attachment)
-	c.Attachments = len(atts)
-	for _, at := range atts {
-		mt := strings.ToLower(jsonString(at.MediaType))
+	d.elems(o.attachment, func(at jspan) {
+		if in.Raw[at.s] != '{' {
+			return
+		}
+		c.Attachments++
+		var typ, mediaType jspan
+		d.members(at, func(k []byte, v jspan) {
+			switch string(k) {
+			case "type":
+				typ = v
+			case "mediaType":
+				mediaType = v
+			}
+		})
+		mt := strings.ToLower(d.str(mediaType))
 		if mt == "" {
-			switch strings.ToLower(jsonFirstString(at.Type)) {
-			case "image":
+			switch d.firstString(typ) {
+			case "Image":
 				mt = "image/*"
-			case "video":
+			case "Video":
 				mt = "video/*"
-			case "audio":
+			case "Audio":
 				mt = "audio/*"
 			default:
 				mt = "application/octet-stream"
 			}
 		}
 		c.MediaTypes = appendUnique(c.MediaTypes, mt)
-	}
+	})
 
 	// Text.
-	content := jsonString(o.Content)
-	if len(o.ContentMap) > 0 && o.ContentMap[0] == '{' {
-		var cm map[string]json.RawMessage
-		if json.Unmarshal(o.ContentMap, &cm) == nil {
-			for k := range cm {
-				c.Languages = append(c.Languages, strings.ToLower(k))
-			}
-			slices.Sort(c.Languages)
-			if content == "" && len(c.Languages) > 0 {
-				for k, v := range cm {
-					if strings.ToLower(k) == c.Languages[0] {
-						content = jsonString(v)
-						break
-					}
-				}
-			}
+	content := d.str(o.content)
+	var firstLangText jspan
+	d.members(o.contentMap, func(k []byte, v jspan) {
+		lang := strings.ToLower(string(k))
+		c.Languages = appendUnique(c.Languages, lang)
+		if !firstLangText.ok() {
+			firstLangText = v
 		}
+	})
+	slices.Sort(c.Languages)
+	if content == "" {
+		content = d.str(firstLangText)
 	}
 	c.Content = stripHTML(content, func(href, class string) {
 		if strings.Contains(class, "mention") || strings.Contains(class, "hashtag") || slices.Contains(skipHref, href) {
@@ -505,18 +547,19 @@ func (in *Input) parseRaw() error {
 			c.LinkDomains = appendUnique(c.LinkDomains, h)
 		}
 	})
-	c.Summary = stripHTML(jsonString(o.Summary), nil)
-	c.Name = stripHTML(jsonString(o.Name), nil)
-	c.Sensitive = string(o.Sensitive) == "true"
+	c.Summary = stripHTML(d.str(o.summary), nil)
+	c.Name = stripHTML(d.str(o.name), nil)
+	c.Sensitive = o.sensitive.ok() && string(in.Raw[o.sensitive.s:o.sensitive.e]) == "true"
 
 	switch c.ObjectType {
 	case "Person", "Service", "Application", "Group", "Organization":
-		c.ActorUsername = jsonString(o.PreferredUsername)
+		c.ActorUsername = d.str(o.preferredUsername)
 		c.ActorDisplayName = c.Name
 	}
-	if actorEmbedded && c.ActorUsername == "" {
-		c.ActorUsername = jsonString(actorObj.PreferredUsername)
-		c.ActorDisplayName = stripHTML(jsonString(actorObj.Name), nil)
+	if c.ActorUsername == "" && a.actor.ok() && in.Raw[a.actor.s] == '{' {
+		ao := d.objectFields(a.actor)
+		c.ActorUsername = d.str(ao.preferredUsername)
+		c.ActorDisplayName = stripHTML(d.str(ao.name), nil)
 	}
 	return nil
 }
@@ -551,119 +594,6 @@ func visibilityOf(to, cc []string) Visibility {
 		return VisibilityFollowers
 	}
 	return VisibilityDirect
-}
-
-// jsonString returns raw as a string if it is a JSON string, else "".
-func jsonString(raw json.RawMessage) string {
-	if len(raw) < 2 || raw[0] != '"' {
-		return ""
-	}
-	// Fast path: no escapes.
-	body := raw[1 : len(raw)-1]
-	if raw[len(raw)-1] == '"' && !strings.ContainsRune(string(body), '\\') {
-		return string(body)
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return ""
-	}
-	return s
-}
-
-// jsonFirstString returns a string, or the first string of an array.
-func jsonFirstString(raw json.RawMessage) string {
-	if len(raw) > 0 && raw[0] == '[' {
-		var arr []json.RawMessage
-		if json.Unmarshal(raw, &arr) != nil {
-			return ""
-		}
-		for _, e := range arr {
-			if s := jsonString(e); s != "" {
-				return s
-			}
-		}
-		return ""
-	}
-	return jsonString(raw)
-}
-
-// jsonID returns a reference: a string, an object's "id", or the first of an array.
-func jsonID(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return ""
-	}
-	switch raw[0] {
-	case '"':
-		return jsonString(raw)
-	case '{':
-		var o struct {
-			ID json.RawMessage `json:"id"`
-		}
-		if json.Unmarshal(raw, &o) == nil {
-			return jsonString(o.ID)
-		}
-	case '[':
-		var arr []json.RawMessage
-		if json.Unmarshal(raw, &arr) == nil && len(arr) > 0 {
-			return jsonID(arr[0])
-		}
-	}
-	return ""
-}
-
-// jsonIDs returns the references in a string, object or array.
-func jsonIDs(raw json.RawMessage) []string {
-	if len(raw) == 0 {
-		return nil
-	}
-	if raw[0] != '[' {
-		if id := jsonID(raw); id != "" {
-			return []string{id}
-		}
-		return nil
-	}
-	var arr []json.RawMessage
-	if json.Unmarshal(raw, &arr) != nil {
-		return nil
-	}
-	out := make([]string, 0, len(arr))
-	for _, e := range arr {
-		if id := jsonID(e); id != "" {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-// jsonObjects decodes an array of objects, or a single object, skipping
-// elements that are not objects.
-func jsonObjects[T any](raw json.RawMessage) []T {
-	if len(raw) == 0 {
-		return nil
-	}
-	switch raw[0] {
-	case '{':
-		var t T
-		if json.Unmarshal(raw, &t) == nil {
-			return []T{t}
-		}
-	case '[':
-		var arr []json.RawMessage
-		if json.Unmarshal(raw, &arr) != nil {
-			return nil
-		}
-		out := make([]T, 0, len(arr))
-		for _, e := range arr {
-			if len(e) > 0 && e[0] == '{' {
-				var t T
-				if json.Unmarshal(e, &t) == nil {
-					out = append(out, t)
-				}
-			}
-		}
-		return out
-	}
-	return nil
 }
 
 // hostOf returns the normalised host of an http(s) URL, or "".

@@ -3,11 +3,13 @@ package policy
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // cond is one compiled match condition of a rule.
@@ -328,7 +330,63 @@ func condKeywords(k *keywordCond, l []string) cond {
 	}
 }
 
+// requiredLiteral returns a literal every match of re contains, and
+// whether it is case-folded, or "" when there is none worth checking. A
+// substring search for it is much cheaper than running the regex, and most
+// posts contain none of the literals of an admin's spam patterns.
+func requiredLiteral(re *syntax.Regexp) (string, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		fold := re.Flags&syntax.FoldCase != 0
+		lit := string(re.Rune)
+		if fold {
+			for _, r := range re.Rune {
+				if r >= utf8.RuneSelf {
+					return "", false // Unicode folding differs from ToLower: no shortcut
+				}
+			}
+			lit = strings.ToLower(lit)
+		}
+		return lit, fold
+	case syntax.OpCapture, syntax.OpPlus:
+		return requiredLiteral(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return requiredLiteral(re.Sub[0])
+		}
+	case syntax.OpConcat:
+		best, bestFold := "", false
+		for _, sub := range re.Sub {
+			if l, f := requiredLiteral(sub); len(l) > len(best) {
+				best, bestFold = l, f
+			}
+		}
+		return best, bestFold
+	}
+	return "", false
+}
+
 func condRegex(re *regexp.Regexp, fields fieldMask) cond {
+	var lit string
+	var fold bool
+	if parsed, err := syntax.Parse(re.String(), syntax.Perl); err == nil {
+		lit, fold = requiredLiteral(parsed.Simplify())
+		if len(lit) < 3 {
+			lit = "" // too short to rule much out
+		}
+	}
+	emptyMatches := re.MatchString("")
+	// possible reports whether the field can match at all.
+	possible := func(in *Input, f textField) bool {
+		switch {
+		case lit == "":
+			return emptyMatches || in.rawText(f) != ""
+		case fold:
+			return strings.Contains(in.loweredText(f), lit)
+		default:
+			return strings.Contains(in.rawText(f), lit)
+		}
+	}
 	find := func(in *Input) (string, textField, bool) {
 		for f := fieldContent; f <= fieldName; f++ {
 			if fields&(1<<f) != 0 {
@@ -343,7 +401,7 @@ func condRegex(re *regexp.Regexp, fields fieldMask) cond {
 	return cond{cost: costRegex, want: re.String(),
 		match: func(in *Input) bool {
 			for f := fieldContent; f <= fieldName; f++ {
-				if fields&(1<<f) != 0 && re.MatchString(in.rawText(f)) {
+				if fields&(1<<f) != 0 && possible(in, f) && re.MatchString(in.rawText(f)) {
 					return true
 				}
 			}

@@ -75,8 +75,10 @@ type Entry struct {
 	PrivateComment string   `json:"private_comment,omitempty" yaml:"private_comment,omitempty"`
 	// Obfuscate asks that the domain be published masked.
 	Obfuscate bool `json:"obfuscate,omitempty" yaml:"obfuscate,omitempty"`
-	// Digest is the lowercase hex SHA-256 of Domain. Parse sets it on every
-	// entry; for a DigestOnly entry it is the entry's only identity.
+	// Digest is the lowercase hex SHA-256 of Domain. Parse and NewList set
+	// it on every entry; for a DigestOnly entry it is the entry's only
+	// identity. Whoever builds an Entry by hand MUST leave it empty or set
+	// it to DomainDigest(Domain): lists are keyed by it.
 	Digest string `json:"digest,omitempty" yaml:"digest,omitempty"`
 }
 
@@ -85,11 +87,11 @@ type Entry struct {
 // comparing DomainDigest(candidate) with Digest.
 func (e Entry) DigestOnly() bool { return isMasked(e.Domain) }
 
-// key identifies the entry across lists: the digest of its domain. For an
-// entry whose domain is known the digest is recomputed, so a hand-built
-// Entry without Digest (or with a stale one) still keys correctly.
+// key identifies the entry across lists: the digest of its domain. Parse
+// and NewList always set Digest; a hand-built Entry without one gets it
+// computed here (slower: one SHA-256 per call).
 func (e Entry) key() string {
-	if e.DigestOnly() {
+	if e.Digest != "" || e.DigestOnly() {
 		return e.Digest
 	}
 	return DomainDigest(e.Domain)
@@ -175,6 +177,9 @@ func NormalizeDomain(domain string) (string, error) {
 		wildcard, s = "*.", s[2:]
 	}
 	s = strings.TrimSuffix(s, ".")
+	if d, ok := plainASCII(s); ok {
+		return wildcard + d, nil
+	}
 	if strings.Contains(s, "*") {
 		return "", fmt.Errorf("%q has a \"*\" inside it: only a leading \"*.\" wildcard is allowed (masked domains like ex***le.com need a digest)", clip(domain))
 	}
@@ -193,6 +198,48 @@ func NormalizeDomain(domain string) (string, error) {
 		return "", fmt.Errorf("%q is not a valid domain name: %v", clip(domain), err)
 	}
 	return wildcard + ascii, nil
+}
+
+// plainASCII is NormalizeDomain's fast path for the common case, a domain
+// of ASCII letters, digits and hyphens with no A-label: lowercasing is all
+// IDNA would do to it. It declines (ok false) anything IDNA must look at:
+// non-ASCII, "xn--" or any "--" in positions 3–4, a hyphen at either end
+// of a label, and anything checkHostname would refuse.
+func plainASCII(s string) (string, bool) {
+	if len(s) == 0 || len(s) > 253 {
+		return "", false
+	}
+	dots, labelStart := 0, 0
+	lower := true
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			label := s[labelStart:i]
+			if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' ||
+				(len(label) >= 4 && label[2] == '-' && label[3] == '-') {
+				return "", false
+			}
+			if i < len(s) {
+				dots++
+			}
+			labelStart = i + 1
+			continue
+		}
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
+		case c >= 'A' && c <= 'Z':
+			lower = false
+		default:
+			return "", false
+		}
+	}
+	if dots == 0 {
+		return "", false
+	}
+	if !lower {
+		s = strings.ToLower(s)
+	}
+	return s, true
 }
 
 func checkHostname(s string) error {

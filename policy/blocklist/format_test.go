@@ -386,3 +386,39 @@ func TestNewList(t *testing.T) {
 		t.Errorf("row errors = %+v, want positions 3 (duplicate) and 4 (bad domain)", errs)
 	}
 }
+
+// The ASCII fast path must agree with the IDNA path on everything it
+// accepts.
+func TestNormalizeFastPathAgreesWithIDNA(t *testing.T) {
+	alphabet := "aZ09-."
+	var gen func(prefix string, n int)
+	checked := 0
+	gen = func(prefix string, n int) {
+		if n == 0 {
+			fast, ok := plainASCII(prefix)
+			if !ok {
+				return
+			}
+			checked++
+			slow, err := idnaProfile.ToASCII(prefix)
+			if err != nil || strings.ToLower(slow) != fast || checkHostname(fast) != nil {
+				t.Errorf("%q: fast path %q, IDNA %q (%v)", prefix, fast, slow, err)
+			}
+			return
+		}
+		for i := range alphabet {
+			gen(prefix+alphabet[i:i+1], n-1)
+		}
+	}
+	for n := 3; n <= 6; n++ {
+		gen("", n)
+	}
+	for _, s := range []string{"ab--c.example", "xn--bcher-kva.example", "-a.example", "a-.example", "a.b-"} {
+		if _, ok := plainASCII(s); ok {
+			t.Errorf("fast path accepted %q, which IDNA must check", s)
+		}
+	}
+	if checked < 1000 {
+		t.Fatalf("only %d strings took the fast path", checked)
+	}
+}

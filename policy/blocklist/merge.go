@@ -109,34 +109,39 @@ func MergeDetail(sources []SourceList, opts MergeOptions) MergeResult {
 	// (and comments are joined in that order).
 	sort.SliceStable(order, func(a, b int) bool { return sources[order[a]].Priority > sources[order[b]].Priority })
 
+	// One group per distinct digest, holding the listing sources in
+	// priority order. Members are (source, entry) index pairs so grouping
+	// 300k entries costs one map insert each and few allocations.
+	type member struct{ src, entry int32 }
 	type group struct {
-		key     string
-		entries []Entry // one per listing source, in priority order
-		prios   []int
-		names   []string
+		key   string
+		first member
+		rest  []member
 	}
-	groups := map[string]*group{}
-	var keys []string
+	byKey := map[string]int32{}
+	var groups []group
 	allow := len(sources) > 0
 	for _, si := range order {
 		src := sources[si]
 		allow = allow && src.List.Allow
-		seen := map[string]bool{}
-		for _, e := range src.List.Entries {
+		for ei, e := range src.List.Entries {
+			m := member{int32(si), int32(ei)}
 			k := e.key()
-			if seen[k] {
+			gi, ok := byKey[k]
+			if !ok {
+				byKey[k] = int32(len(groups))
+				groups = append(groups, group{key: k, first: m})
+				continue
+			}
+			g := &groups[gi]
+			last := g.first
+			if len(g.rest) > 0 {
+				last = g.rest[len(g.rest)-1]
+			}
+			if last.src == m.src {
 				continue // a source counts once per domain
 			}
-			seen[k] = true
-			g := groups[k]
-			if g == nil {
-				g = &group{key: k}
-				groups[k] = g
-				keys = append(keys, k)
-			}
-			g.entries = append(g.entries, e)
-			g.prios = append(g.prios, src.Priority)
-			g.names = append(g.names, src.Name)
+			g.rest = append(g.rest, m)
 		}
 	}
 
@@ -145,23 +150,30 @@ func MergeDetail(sources []SourceList, opts MergeOptions) MergeResult {
 	if !maxFollowed.Valid() {
 		maxFollowed = SeveritySilence
 	}
-	res := MergeResult{List: List{Allow: allow}, Sources: map[string][]string{}}
-	for _, k := range keys {
-		g := groups[k]
-		n := len(g.entries)
+	res := MergeResult{List: List{Allow: allow, Entries: make([]Entry, 0, len(groups))}, Sources: make(map[string][]string, len(groups))}
+	var members []Entry
+	for gi := range groups {
+		g := &groups[gi]
+		members = members[:0]
+		names := make([]string, 0, 1+len(g.rest))
+		top := sources[g.first.src].Priority
+		winners := 0
+		for i, m := range append([]member{g.first}, g.rest...) {
+			members = append(members, sources[m.src].List.Entries[m.entry])
+			names = append(names, sources[m.src].Name)
+			if sources[m.src].Priority == top && winners == i {
+				winners++
+			}
+		}
+		n := len(members)
 		if n < minSources || float64(n)*100 < opts.MinPercent*float64(len(sources)) {
-			res.BelowThreshold = append(res.BelowThreshold, Candidate{Domain: bestDomain(g.entries), Sources: n})
+			res.BelowThreshold = append(res.BelowThreshold, Candidate{Domain: bestDomain(members), Sources: n})
 			continue
 		}
-		top := g.prios[0]
-		winners := g.entries[:1]
-		for i := 1; i < n && g.prios[i] == top; i++ {
-			winners = g.entries[:i+1]
-		}
-		e := combine(winners, opts.Plan)
-		e.Domain = bestDomain(g.entries)
-		e.Digest = k
-		for _, x := range g.entries {
+		e := combine(members[:winners], opts.Plan)
+		e.Domain = bestDomain(members)
+		e.Digest = g.key
+		for _, x := range members {
 			e.Obfuscate = e.Obfuscate || x.Obfuscate
 		}
 		if allow {
@@ -171,7 +183,7 @@ func MergeDetail(sources []SourceList, opts MergeOptions) MergeResult {
 			e.Severity = maxFollowed
 		}
 		res.List.Entries = append(res.List.Entries, e)
-		res.Sources[k] = g.names
+		res.Sources[g.key] = names
 	}
 	sortEntries(res.List.Entries)
 	sort.Slice(res.Capped, func(i, j int) bool { return res.Capped[i].Domain < res.Capped[j].Domain })
@@ -198,6 +210,9 @@ func bestDomain(es []Entry) string {
 
 func combine(es []Entry, plan Plan) Entry {
 	out := es[0]
+	if len(es) == 1 {
+		return out
+	}
 	var pub, priv []string
 	for i, e := range es {
 		if i > 0 {
