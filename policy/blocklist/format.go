@@ -316,8 +316,9 @@ func Detect(name string, data []byte) Format {
 		return FormatMastodonAllowCSV
 	case head == "#domain":
 		return FormatMastodonCSV
-	case strings.HasPrefix(head, "#"):
-		// CSV exports never start with a comment; text lists often do.
+	case strings.HasPrefix(head, "#") || strings.Contains(first, " #"):
+		// CSV exports never have comments; text lists often do, and a
+		// comment may hold a comma.
 		return FormatText
 	case strings.Trim(head, "\"") == "domain":
 		return FormatCSV

@@ -422,3 +422,27 @@ func TestNormalizeFastPathAgreesWithIDNA(t *testing.T) {
 		t.Fatalf("only %d strings took the fast path", checked)
 	}
 }
+
+func TestDetectEdgeCases(t *testing.T) {
+	for _, tc := range []struct {
+		name, data string
+		want       Format
+	}{
+		{"", "a.example # spam, scam\nb.example\n", FormatText},
+		{"", "a.example,suspend\n", FormatMastodonCSV},
+		{"", "\"domain\",\"severity\"\na.example,silence\n", FormatCSV},
+		{"", "#domain\na.example\n", FormatMastodonAllowCSV},
+		{"list.csv", "a.example\n", FormatMastodonCSV},
+		{"list.txt", "a.example\n", FormatText},
+		{"", `[{"domain":"a.example","digest":"x","severity":"silence","comment":""}]`, FormatMastodonPublicJSON},
+		{"", `[{"domain":"a.example","severity":"silence","reject_media":true}]`, FormatMastodonAdminJSON},
+		{"", `[{"domain":"a.example","obfuscate":false}]`, FormatGoToSocialJSON},
+		{"", `{"blocks":{}}`, FormatRapidBlockJSON},
+		{"", `{"something":"else"}`, ""},
+		{"", "\x89PNG\r\n\x1a\n\x00\x00", ""},
+	} {
+		if got := Detect(tc.name, []byte(tc.data)); got != tc.want {
+			t.Errorf("Detect(%q, %q) = %q, want %q", tc.name, tc.data, got, tc.want)
+		}
+	}
+}

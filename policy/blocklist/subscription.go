@@ -63,7 +63,9 @@ func (s Subscription) Validate() error {
 // SubscriptionState is what a Syncer remembers about one subscription
 // between runs. It marshals to JSON; persist it after every Sync.
 type SubscriptionState struct {
-	ID           string `json:"id"`
+	ID string `json:"id"`
+	// URL is the address the validators below belong to.
+	URL          string `json:"url,omitempty"`
 	ETag         string `json:"etag,omitempty"`
 	LastModified string `json:"last_modified,omitempty"`
 	// Format is the format the body was last read as.
@@ -233,6 +235,11 @@ func (s *Syncer) syncOne(ctx context.Context, sub Subscription, st SubscriptionS
 	if s.Fetcher == nil {
 		return fail(fmt.Errorf("no fetcher configured"))
 	}
+	// Validators only describe what was read from this URL in this format:
+	// after either changes in the configuration, fetch and read in full.
+	if st.URL != sub.URL || (sub.Format != "" && sub.Format != FormatAuto && sub.Format != st.Format) {
+		st.ETag, st.LastModified = "", ""
+	}
 	body, etag, lastMod, notModified, err := s.Fetcher.Fetch(ctx, sub.URL, st.ETag, st.LastModified)
 	if err != nil {
 		return fail(fmt.Errorf("fetching %s: %w", sub.URL, err))
@@ -265,7 +272,7 @@ func (s *Syncer) syncOne(ctx context.Context, sub Subscription, st SubscriptionS
 		if !Diff(st.Fetched, excl.apply(list)).Empty() || st.ChangedAt.IsZero() {
 			st.ChangedAt = now
 		}
-		st.ETag, st.LastModified, st.Format = etag, lastMod, f
+		st.ETag, st.LastModified, st.Format, st.URL = etag, lastMod, f, sub.URL
 		st.Fetched, st.RowErrors = list, rowErrs
 	}
 	st.LastError = ""

@@ -182,6 +182,16 @@ func TestSubscriptionConditionalFetch(t *testing.T) {
 	if !second.AppliedChanges.Empty() || second.Applied.List.Len() != 2 {
 		t.Errorf("nothing changed, yet applied changes = %v, applied = %v", second.AppliedChanges, domains(second.Applied.List))
 	}
+	// Moving the subscription to another URL does not send the old URL's
+	// validators there.
+	srv.set("/moved.csv", []byte("#domain,#severity\na.example,suspend\n"))
+	moved := []Subscription{{ID: "etag", URL: srv.URL + "/moved.csv", AutoApply: true}}
+	if r := sy.Sync(context.Background(), moved, persist(t, second.States[:1])); r.Drafts[0].NotModified {
+		t.Error("the old URL's ETag was sent to the new URL and answered 304")
+	}
+	if _, _, cond := srv.counts("/moved.csv"); cond != "|" {
+		t.Errorf("conditional headers sent to the new URL: %q", cond)
+	}
 	// A new version is fetched in full and its ETag replaces the old one.
 	srv.set("/etag.csv", []byte("#domain,#severity\na.example,silence\n"))
 	third := sy.Sync(context.Background(), subs, persist(t, second.States))
