@@ -2,6 +2,9 @@ package pgtest_test
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -95,5 +98,28 @@ func BenchmarkURL(b *testing.B) {
 	pgtest.URL(b) // start the cluster outside the measurement
 	for b.Loop() {
 		pgtest.URL(b)
+	}
+}
+
+// TestExistingServer runs this test binary again with
+// PALISADE_TEST_DATABASE_URL, once pointing at this binary's cluster (the
+// tests pass there) and once at a closed port (they fail naming it, so the
+// variable is really what they use).
+func TestExistingServer(t *testing.T) {
+	if os.Getenv("PALISADE_TEST_DATABASE_URL") != "" {
+		t.Skip("already running against an existing server")
+	}
+	run := func(url string) (string, error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestNewGivesMigratedIsolatedDatabases$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "PALISADE_TEST_DATABASE_URL="+url)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run(pgtest.URL(t)); err != nil {
+		t.Fatalf("against this cluster: %v\n%s", err, out)
+	}
+	out, err := run("postgres://nobody@127.0.0.1:1/x?connect_timeout=5")
+	if err == nil || !strings.Contains(out, "127.0.0.1:1") {
+		t.Fatalf("against a closed port: err %v, output:\n%s", err, out)
 	}
 }
