@@ -131,8 +131,11 @@ type Cluster struct {
 }
 
 // Start initializes opts.Dir if needed, starts the server, waits until it
-// accepts connections and creates opts.Database if missing. On error no
-// server is left running.
+// accepts connections and creates opts.Database if missing. ctx bounds the
+// start-up only: the server runs until Stop (or until this process dies). On
+// error no server is left running, and the error quotes the end of the
+// server's log. A postmaster.pid left by a crash is handled: the server runs
+// crash recovery.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	c, err := newCluster(opts)
 	if err != nil {
