@@ -3,8 +3,8 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"io/fs"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
