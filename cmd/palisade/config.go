@@ -105,6 +105,9 @@ type PolicyConfig struct {
 	// "allowlist" (federate only with the domains in Allow).
 	Mode      string        `yaml:"mode"`
 	Domains   []DomainEntry `yaml:"domains"`
+	// DomainFiles are YAML lists of domain entries in the same shape as
+	// Domains (what "palisade blocks import --to FILE" writes).
+	DomainFiles []string `yaml:"domain_files"`
 	Allow     []string      `yaml:"allow"`
 	RuleFiles []string      `yaml:"rule_files"`
 	Packs     []string      `yaml:"packs"`
@@ -116,6 +119,12 @@ type DomainEntry struct {
 	Severity       string `yaml:"severity"` // suspend, silence, noop
 	RejectMedia    bool   `yaml:"reject_media"`
 	RejectReports  bool   `yaml:"reject_reports"`
+	StripAvatar    bool   `yaml:"strip_avatar"`
+	StripHeader    bool   `yaml:"strip_header"`
+	ForceSensitive bool   `yaml:"force_sensitive"`
+	Delist         bool   `yaml:"delist"`
+	FollowersOnly  bool   `yaml:"followers_only"`
+	RejectDeletes  bool   `yaml:"reject_deletes"`
 	PublicComment  string `yaml:"public_comment"`
 	PrivateComment string `yaml:"private_comment"`
 	Obfuscate      bool   `yaml:"obfuscate"`
@@ -291,7 +300,9 @@ func applyEnv(cfg *Config, environ []string) error {
 		}
 	})
 	for k := range vars {
-		if !known[k] && k != "PALISADE_CONFIG" {
+		// PALISADE_CONFIG names the file; PALISADE_TEST_* belong to the test
+		// helpers (e.g. PALISADE_TEST_DATABASE_URL).
+		if !known[k] && k != "PALISADE_CONFIG" && !strings.HasPrefix(k, "PALISADE_TEST_") {
 			errs = append(errs, fmt.Errorf("config: environment %s names no configuration key (see palisade config defaults)", k))
 		}
 	}

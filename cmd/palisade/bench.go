@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/palisade-fedi/palisade/relay/loadgen"
+)
+
+func init() {
+	register(command{name: "bench", summary: "load-test a node with pre-signed federation traffic", run: cmdBench})
+}
+
+func cmdBench(args []string) error {
+	fs := newFlagSet("bench", "", "Drive a Palisade node with realistic signed Create(Note) traffic and report throughput\n"+
+		"and latency percentiles. Fake actors' keys are served on loopback (127.0.0.10 upwards);\n"+
+		"every request is signed with RSA-2048 before the clock starts.\n\n"+
+		"By default it starts a node itself (this binary, \"palisade serve\", fresh data directory,\n"+
+		"configured to trust the loopback key servers and to suspend "+loadgen.BlockedDomain+"),\n"+
+		"and reports the node's CPU time and peak RSS too. With --target it drives a running node,\n"+
+		"which must allow private addresses and http key ids (federation.allow_private_addresses,\n"+
+		"federation.allow_http), suspend "+loadgen.BlockedDomain+", and have admission rate limits\n"+
+		"above the offered load.")
+	target := fs.String("target", "", "`host:port` of a running node's public listener (default: start one)")
+	host := fs.String("host", "bench.local", "Host header: the node's configured host")
+	n := fs.Int("requests", 50000, "requests to pre-sign and send (after the warm-up)")
+	rate := fs.Float64("rate", 0, "open loop at this many requests/s (0: closed loop)")
+	conc := fs.Int("concurrency", 128, "closed-loop concurrent requests")
+	dur := fs.Duration("duration", 0, "stop sending after this long (0: when the requests run out)")
+	dup := fs.Float64("dup", 0, "fraction of duplicates (replays of accepted requests)")
+	blocked := fs.Float64("blocked", 0, "fraction from the suspended domain")
+	badsig := fs.Float64("badsig", 0, "fraction with a bad signature")
+	domains := fs.Int("domains", 20, "sending domains")
+	actors := fs.Int("actors", 200, "sending actors")
+	keyPort := fs.Int("key-port", 0, "port of the key servers (0: any free port)")
+	dbURL := fs.String("database-url", os.Getenv("PALISADE_DATABASE_URL"), "database for a started node (default: its own private cluster)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dup+*blocked+*badsig > 0.95 {
+		return errors.New("--dup + --blocked + --badsig leaves almost no fresh activities; keep their sum under 0.95")
+	}
+	fmt.Printf("starting %d actors on %d loopback domains (RSA-2048 key generation)…\n", *actors, *domains)
+	fleet, err := loadgen.NewFleet(*domains, *actors, *keyPort, nil)
+	if err != nil {
+		return err
+	}
+	defer fleet.Close()
+
+	var node *benchNode
+	addr := *target
+	if addr == "" {
+		node, err = startBenchNode(*host, *dbURL)
+		if err != nil {
+			return err
+		}
+		defer node.stop()
+		addr = node.public
+	}
+
+	total := *n + len(fleet.Actors)
+	fmt.Printf("pre-signing %d requests (%.0f%% duplicate, %.0f%% blocked, %.0f%% bad signature)…\n", total, *dup*100, *blocked*100, *badsig*100)
+	t0 := time.Now()
+	warm, err := loadgen.Presign(fleet, *host, "/inbox", len(fleet.Actors), 0, 0, 0, time.Now(), nil)
+	if err != nil {
+		return err
+	}
+	reqs, err := loadgen.Presign(fleet, *host, "/inbox", *n, *dup, *blocked, *badsig, time.Now(), func(done int) {
+		if done%10000 == 0 {
+			fmt.Printf("  %d signed (%.0f/s)\n", done, float64(done)/time.Since(t0).Seconds())
+		}
+	})
+	if err != nil {
+		return err
+	}
+	// Warm-up: one request per actor so every key is cached on the node.
+	wres, err := loadgen.Run(warm, loadgen.RunOptions{Addr: addr, Host: *host, Concurrency: 16})
+	if err != nil {
+		return err
+	}
+	if wres.Statuses[202] != len(warm) {
+		return fmt.Errorf("warm-up: want %d accepted, got statuses %v (is the node configured for the bench? see --help)", len(warm), wres.Statuses)
+	}
+	mode := fmt.Sprintf("closed loop, %d concurrent", *conc)
+	if *rate > 0 {
+		mode = fmt.Sprintf("open loop at %.0f/s", *rate)
+	}
+	fmt.Printf("running %d requests, %s…\n", len(reqs), mode)
+	var cpu0 time.Duration
+	var rss *rssSampler
+	if node != nil {
+		cpu0 = node.cpu()
+		rss = node.sampleRSS()
+	}
+	res, err := loadgen.Run(reqs, loadgen.RunOptions{Addr: addr, Host: *host, Rate: *rate, Concurrency: *conc, Duration: *dur})
+	if err != nil {
+		return err
+	}
+	res.Print(os.Stdout)
+	if node != nil {
+		cpu := node.cpu() - cpu0
+		peak := rss.stop()
+		accepted := res.ByKind[loadgen.KindAccept].Statuses[202]
+		fmt.Printf("node: CPU %.2fs over the run (%.1f µs per request, %.1f µs per accepted), peak RSS %.0f MiB\n",
+			cpu.Seconds(), float64(cpu.Microseconds())/float64(max(1, res.Sent)),
+			float64(cpu.Microseconds())/float64(max(1, accepted)), float64(peak)/(1<<20))
+		if depth, err := node.metric("palisade_queue_depth"); err == nil {
+			fmt.Printf("node: inbound queue depth %s (warm-up %d + accepted %d)\n", depth, len(warm), accepted)
+		}
+	}
+	return nil
+}
+
+// benchNode is a "palisade serve" child process with a throwaway data dir.
+type benchNode struct {
+	cmd    *exec.Cmd
+	dir    string
+	public string
+	admin  string
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func startBenchNode(host, dbURL string) (*benchNode, error) {
+	dir, err := os.MkdirTemp("", "palisade-bench-")
+	if err != nil {
+		return nil, err
+	}
+	pp, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	ap, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	b := &benchNode{dir: dir, public: fmt.Sprintf("127.0.0.1:%d", pp), admin: fmt.Sprintf("127.0.0.1:%d", ap)}
+	cfg := fmt.Sprintf(`host: %s
+data_dir: %s
+listen: {public: "%s", admin: "%s"}
+log: {level: warn}
+database: {url: %q}
+ingress: {domain_rate: 1000000, domain_burst: 1000000, actor_rate: 1000000, actor_burst: 1000000}
+federation: {allow_private_addresses: true, allow_http: true}
+policy:
+  domains:
+    - {domain: %s, severity: suspend}
+`, host, filepath.Join(dir, "data"), b.public, b.admin, dbURL, loadgen.BlockedDomain)
+	cfgPath := filepath.Join(dir, "bench.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	b.cmd = exec.Command(exe, "serve", "--config", cfgPath)
+	b.cmd.Stdout = os.Stdout
+	b.cmd.Stderr = os.Stderr
+	b.cmd.Env = append(os.Environ(), "PALISADE_CONFIG=")
+	if err := b.cmd.Start(); err != nil {
+		return nil, err
+	}
+	fmt.Printf("started node pid %d (data in %s), waiting for it to be ready…\n", b.cmd.Process.Pid, dir)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := http.Get("http://" + b.admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return b, nil
+			}
+		}
+		if time.Now().After(deadline) || b.cmd.ProcessState != nil {
+			b.stop()
+			return nil, errors.New("the node did not become ready within 2 minutes (see its log above)")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (b *benchNode) stop() {
+	if b.cmd != nil && b.cmd.Process != nil {
+		b.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { b.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			b.cmd.Process.Kill()
+		}
+	}
+	os.RemoveAll(b.dir)
+}
+
+// cpu is the node's user+system CPU time so far, from /proc.
+func (b *benchNode) cpu() time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", b.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseInt(fields[11], 10, 64)
+	st, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ is 100 on Linux
+}
+
+type rssSampler struct {
+	stopc chan struct{}
+	wg    sync.WaitGroup
+	peak  int64
+}
+
+func (b *benchNode) sampleRSS() *rssSampler {
+	r := &rssSampler{stopc: make(chan struct{})}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := readRSS(b.cmd.Process.Pid); v > r.peak {
+				r.peak = v
+			}
+			select {
+			case <-r.stopc:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return r
+}
+
+func (r *rssSampler) stop() int64 {
+	close(r.stopc)
+	r.wg.Wait()
+	return r.peak
+}
+
+func readRSS(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// metric reads one unlabelled-or-first sample of a metric from the node.
+func (b *benchNode) metric(name string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+b.admin+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, name+" ") || strings.HasPrefix(line, name+"{") {
+			return line[strings.LastIndexByte(line, ' ')+1:], nil
+		}
+	}
+	return "", fmt.Errorf("%s not found", name)
+}

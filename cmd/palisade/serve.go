@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+
+	"github.com/palisade-fedi/palisade/relay/ingress"
+	"github.com/palisade-fedi/palisade/relay/keys"
+	"github.com/palisade-fedi/palisade/relay/netguard"
+	"github.com/palisade-fedi/palisade/store/local"
+	"github.com/palisade-fedi/palisade/store/pg"
+	"github.com/palisade-fedi/palisade/store/pgcluster"
+)
+
+func init() {
+	register(command{name: "serve", summary: "run the appliance (gateway, relay, instance)", run: cmdServe})
+}
+
+func cmdServe(args []string) error {
+	fs := newFlagSet("serve", "", "Run the appliance. With no configuration it serves a working local appliance for\n"+
+		"localhost, with a private PostgreSQL cluster in its data directory.\n\n"+
+		"The configuration file is YAML (see \"palisade config defaults\"); PALISADE_* environment\n"+
+		"variables override it. SIGTERM or SIGINT shut down gracefully; SIGHUP reloads the policy.")
+	configPath := fs.String("config", os.Getenv("PALISADE_CONFIG"), "configuration `file` (YAML); default: none, or $PALISADE_CONFIG")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	cfg, err := LoadConfig(*configPath, os.Environ())
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return serve(ctx, cfg, nil)
+}
+
+// newLogger builds the structured logger the config asks for.
+func newLogger(c LogConfig) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// serveHooks lets tests learn the bound addresses (ports may be ":0").
+type serveHooks struct {
+	ready func(public, admin net.Addr)
+}
+
+// node is one running appliance: its stores, pipeline and listeners.
+type node struct {
+	cfg      Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	local    *local.DB
+	inbound  *local.Queue
+	cluster  *pgcluster.Cluster
+	db       *pg.DB
+	policy   *policyRuntime
+	keys     *keys.Resolver
+	ingress  *ingress.Ingress
+	ready    atomic.Bool
+	shutdown atomic.Bool
+}
+
+// serve runs the appliance until ctx is cancelled, then shuts down
+// gracefully: stop accepting, finish in-flight requests, sync the stores.
+func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
+	log := newLogger(cfg.Log)
+	slog.SetDefault(log)
+	n := &node{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	// Admin listener first: /healthz answers while the rest starts.
+	adminLn, err := net.Listen("tcp", cfg.Listen.Admin)
+	if err != nil {
+		return fmt.Errorf("listen.admin %s: %w", cfg.Listen.Admin, err)
+	}
+	admin := &http.Server{Handler: n.adminMux(), ReadHeaderTimeout: 10 * time.Second}
+	go admin.Serve(adminLn)
+	defer admin.Close()
+
+	if err := n.openLocal(); err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := n.local.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("closing the local store: %w", cerr)
+		}
+	}()
+	if err := n.openDatabase(ctx); err != nil {
+		return err
+	}
+	defer n.closeDatabase()
+
+	if n.policy, err = newPolicyRuntime(cfg, n.reg, log); err != nil {
+		return err
+	}
+	guard := &netguard.Guard{AllowPrivate: cfg.Fed.AllowPrivateAddresses}
+	n.keys = keys.New(keys.Options{
+		Store:              n.local,
+		Client:             guard.Client(cfg.Keys.FetchTimeout.D()),
+		MemEntries:         cfg.Keys.CacheEntries,
+		TTL:                cfg.Keys.TTL.D(),
+		NegativeTTL:        cfg.Keys.NegativeTTL.D(),
+		FetchTimeout:       cfg.Keys.FetchTimeout.D(),
+		MaxBody:            int64(cfg.Keys.MaxBody),
+		PerHostConcurrency: cfg.Keys.PerHostConcurrency,
+		Allowed:            n.policy.allowedHost,
+		AllowHTTP:          cfg.Fed.AllowHTTP,
+	})
+	var trusted []netip.Prefix
+	for _, p := range cfg.Proxy.Trusted {
+		pfx, _ := parsePrefix(p) // validated by Config.Validate
+		trusted = append(trusted, pfx)
+	}
+	n.ingress, err = ingress.New(ingress.Options{
+		Hosts:          []string{cfg.Host},
+		MaxBody:        int(cfg.Ingress.MaxBody),
+		BlockedStatus:  cfg.Ingress.BlockedStatus,
+		TrustedProxies: trusted,
+		DomainRate:     cfg.Ingress.DomainRate,
+		DomainBurst:    cfg.Ingress.DomainBurst,
+		ActorRate:      cfg.Ingress.ActorRate,
+		ActorBurst:     cfg.Ingress.ActorBurst,
+		KeyTimeout:     cfg.Keys.FetchTimeout.D(),
+		Logger:         log,
+		Registerer:     n.reg,
+	}, ingress.Deps{
+		Store:     n.local,
+		Queue:     n.inbound,
+		Keys:      n.keys,
+		Policy:    n.policy,
+		Decisions: n.policy.decisionLog(n.local),
+	})
+	if err != nil {
+		return err
+	}
+
+	srv := &fasthttp.Server{
+		Name:                          "palisade",
+		Handler:                       n.ingress.Handler(n.publicFallback),
+		ErrorHandler:                  n.ingress.ErrorHandler,
+		MaxRequestBodySize:            int(cfg.Ingress.MaxBody),
+		ReadTimeout:                   30 * time.Second,
+		WriteTimeout:                  30 * time.Second,
+		IdleTimeout:                   2 * time.Minute,
+		ReadBufferSize:                8 << 10,
+		DisableHeaderNamesNormalizing: false,
+		NoDefaultServerHeader:         false,
+		CloseOnShutdown:               true,
+		Logger:                        fasthttpLogger{log},
+	}
+	publicLn, err := net.Listen("tcp", cfg.Listen.Public)
+	if err != nil {
+		return fmt.Errorf("listen.public %s: %w", cfg.Listen.Public, err)
+	}
+	serveErr := make(chan error, 1)
+	go func() {
+		if cfg.TLS.CertFile != "" {
+			serveErr <- srv.ServeTLS(publicLn, cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		} else {
+			serveErr <- srv.Serve(publicLn)
+		}
+	}()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	n.ready.Store(true)
+	log.Info("palisade serving", "version", versionString(), "host", cfg.Host,
+		"public", publicLn.Addr().String(), "admin", adminLn.Addr().String(), "tls", cfg.TLS.CertFile != "")
+	if hooks != nil && hooks.ready != nil {
+		hooks.ready(publicLn.Addr(), adminLn.Addr())
+	}
+	for {
+		select {
+		case <-hup:
+			n.policy.reload(cfg, log)
+			continue
+		case err := <-serveErr:
+			if err != nil {
+				return fmt.Errorf("public listener: %w", err)
+			}
+		case <-ctx.Done():
+		}
+		break
+	}
+	n.ready.Store(false)
+	n.shutdown.Store(true)
+	log.Info("shutting down: no new connections, finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.ShutdownWithContext(sctx); err != nil {
+		log.Warn("in-flight requests did not finish in time", "err", err)
+	}
+	n.policy.close()
+	log.Info("stopped")
+	return nil
+}
+
+// publicFallback answers what the public listener does not serve yet.
+func (n *node) publicFallback(ctx *fasthttp.RequestCtx) {
+	ctx.Error("not found", fasthttp.StatusNotFound)
+}
+
+func (n *node) openLocal() error {
+	db, err := local.Open(filepath.Join(n.cfg.DataDir, "pebble"), local.Options{
+		DedupRetention: n.cfg.Ingress.DedupRetention.D(),
+		QueueHighWater: n.cfg.Ingress.QueueHighWater,
+		Logger:         n.log,
+	})
+	if err != nil {
+		return fmt.Errorf("opening the local store in %s: %w", filepath.Join(n.cfg.DataDir, "pebble"), err)
+	}
+	n.local = db
+	if n.inbound, err = db.Queue("inbound"); err != nil {
+		return err
+	}
+	n.reg.MustRegister(newLocalCollector(db, n.inbound))
+	return nil
+}
+
+func (n *node) openDatabase(ctx context.Context) error {
+	url := n.cfg.Database.URL
+	if url == "" {
+		dir := filepath.Join(n.cfg.DataDir, "postgres")
+		n.log.Info("no database.url: starting the private PostgreSQL cluster", "dir", dir)
+		c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Database: "palisade", Logger: n.log.With("component", "postgres")})
+		if err != nil {
+			return fmt.Errorf("embedded PostgreSQL: %w", err)
+		}
+		n.cluster = c
+		go c.Supervise(ctx)
+		url = c.URL()
+	}
+	db, err := pg.Open(ctx, url, pg.Options{MaxConns: int32(n.cfg.Database.MaxConns)})
+	if err != nil {
+		return err
+	}
+	n.db = db
+	applied, err := pg.Migrate(ctx, db.Pool())
+	if err != nil {
+		return fmt.Errorf("migrating the database: %w", err)
+	}
+	if len(applied) > 0 {
+		n.log.Info("database migrated", "applied", applied)
+	}
+	n.reg.MustRegister(pg.NewStatsCollector(db.Pool()))
+	return nil
+}
+
+func (n *node) closeDatabase() {
+	if n.db != nil {
+		n.db.Close()
+	}
+	if n.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := n.cluster.Stop(ctx); err != nil {
+			n.log.Warn("stopping PostgreSQL", "err", err)
+		}
+	}
+}
+
+// adminMux serves /metrics, /healthz (the process is alive) and /readyz
+// (the node accepts traffic: stores open, database reachable, not stopping).
+func (n *node) adminMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := n.readiness(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+func (n *node) readiness(ctx context.Context) error {
+	switch {
+	case n.shutdown.Load():
+		return errors.New("shutting down")
+	case !n.ready.Load():
+		return errors.New("starting")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := n.db.Pool().Ping(ctx); err != nil {
+		return fmt.Errorf("database: %v", err)
+	}
+	return nil
+}
+
+// fasthttpLogger routes fasthttp's own messages into slog.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+}

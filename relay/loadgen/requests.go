@@ -1,0 +1,190 @@
+package loadgen
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/palisade-fedi/palisade/relay/signature"
+)
+
+// Kind is what a pre-signed request is meant to exercise.
+type Kind uint8
+
+const (
+	KindAccept    Kind = iota // fresh, validly signed: verified and queued
+	KindDuplicate             // a replay of an earlier accepted request: ends at dedup
+	KindBlocked               // signed by a key on a suspended domain: ends at the gate
+	KindBadSig                // valid shape, wrong signature: ends at verify
+	numKinds
+)
+
+func (k Kind) String() string {
+	return [...]string{"accept", "duplicate", "blocked", "badsig"}[k]
+}
+
+// Request is one pre-signed inbox POST.
+type Request struct {
+	Kind    Kind
+	Path    string
+	Headers [][2]string
+	Body    []byte
+}
+
+// BlockedDomain is the host the bench's blocked senders claim; the node
+// under test must suspend it (Config does).
+const BlockedDomain = "blocked.bench.invalid"
+
+// noteBody returns a realistic Mastodon Create(Note), about 1.8 KiB.
+func noteBody(a *Actor, seq int, host string) []byte {
+	status := fmt.Sprintf("%s/statuses/%d", a.ID, seq)
+	return []byte(fmt.Sprintf(`{"@context":["https://www.w3.org/ns/activitystreams",{"ostatus":"http://ostatus.org#","atomUri":"ostatus:atomUri","inReplyToAtomUri":"ostatus:inReplyToAtomUri","conversation":"ostatus:conversation","sensitive":"as:sensitive","toot":"http://joinmastodon.org/ns#","votersCount":"toot:votersCount","Hashtag":"as:Hashtag"}],`+
+		`"id":"%[1]s/activity","type":"Create","actor":"%[2]s","published":"2026-11-22T03:00:00Z",`+
+		`"to":["https://www.w3.org/ns/activitystreams#Public"],"cc":["%[2]s/followers","https://%[3]s/users/alice"],`+
+		`"object":{"id":"%[1]s","type":"Note","summary":null,"inReplyTo":null,"published":"2026-11-22T03:00:00Z","url":"%[1]s","attributedTo":"%[2]s",`+
+		`"to":["https://www.w3.org/ns/activitystreams#Public"],"cc":["%[2]s/followers","https://%[3]s/users/alice"],"sensitive":false,"atomUri":"%[1]s","inReplyToAtomUri":null,"conversation":"tag:bench,2026-11-22:objectId=%[4]d:objectType=Conversation",`+
+		`"content":"\u003cp\u003e\u003cspan class=\"h-card\"\u003e\u003ca href=\"https://%[3]s/@alice\" class=\"u-url mention\"\u003e@\u003cspan\u003ealice\u003c/span\u003e\u003c/a\u003e\u003c/span\u003e Benchmark post number %[4]d about \u003ca href=\"%[2]s/tags/fediverse\" class=\"mention hashtag\" rel=\"tag\"\u003e#\u003cspan\u003efediverse\u003c/span\u003e\u003c/a\u003e and \u003ca href=\"%[2]s/tags/moderation\" class=\"mention hashtag\" rel=\"tag\"\u003e#\u003cspan\u003emoderation\u003c/span\u003e\u003c/a\u003e, long enough to look like a real toot with a sentence or two of text in it.\u003c/p\u003e",`+
+		`"contentMap":{"en":"Benchmark post number %[4]d"},"attachment":[],`+
+		`"tag":[{"type":"Mention","href":"https://%[3]s/users/alice","name":"@alice@%[3]s"},{"type":"Hashtag","href":"%[2]s/tags/fediverse","name":"#fediverse"},{"type":"Hashtag","href":"%[2]s/tags/moderation","name":"#moderation"}],`+
+		`"replies":{"id":"%[1]s/replies","type":"Collection","first":{"type":"CollectionPage","next":"%[1]s/replies?only_other_accounts=true\u0026page=true","partOf":"%[1]s/replies","items":[]}}}}`,
+		status, a.ID, host, seq))
+}
+
+// sign builds a signed POST to path on host the way Mastodon does.
+func sign(a *Actor, host, path string, body []byte, now time.Time) (Request, error) {
+	hdr := http.Header{}
+	hdr.Set("Content-Type", "application/activity+json")
+	hdr.Set("Digest", signature.DigestHeader(body))
+	hdr.Set("Host", host)
+	if err := signature.Sign("POST", path, host, hdr, a.KeyID, a.Key,
+		[]string{"(request-target)", "host", "date", "digest", "content-type"}, now); err != nil {
+		return Request{}, err
+	}
+	r := Request{Path: path, Body: body}
+	for _, name := range []string{"Content-Type", "Digest", "Date", "Signature"} {
+		r.Headers = append(r.Headers, [2]string{name, hdr.Get(name)})
+	}
+	return r, nil
+}
+
+// Presign builds n requests for host (the node's public host name) on path,
+// in the given mix (fractions of n for duplicates, blocked and bad
+// signatures; the rest are fresh accepts), using every core. Duplicates
+// replay accepted requests that come earlier in the returned order.
+func Presign(f *Fleet, host, path string, n int, dupFrac, blockedFrac, badFrac float64, now time.Time, progress func(done int)) ([]Request, error) {
+	kinds := make([]Kind, n)
+	// Spread the kinds deterministically and evenly through the run.
+	acc := [numKinds]float64{}
+	fr := [numKinds]float64{KindDuplicate: dupFrac, KindBlocked: blockedFrac, KindBadSig: badFrac}
+	for i := range kinds {
+		kinds[i] = KindAccept
+		for k := KindDuplicate; k < numKinds; k++ {
+			acc[k] += fr[k]
+			if acc[k] >= 1 && i > 0 {
+				acc[k]--
+				kinds[i] = k
+				break
+			}
+		}
+	}
+	out := make([]Request, n)
+	var next, done int
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= n {
+					return
+				}
+				a := f.Actors[i%len(f.Actors)]
+				var r Request
+				var err error
+				switch kinds[i] {
+				case KindAccept, KindBadSig:
+					r, err = sign(a, host, path, noteBody(a, i, host), now)
+					if kinds[i] == KindBadSig {
+						r.Headers[3][1] = corrupt(r.Headers[3][1])
+					}
+				case KindBlocked:
+					r = blockedRequest(a, host, path, i, now)
+				case KindDuplicate:
+					// filled in below, from an earlier accepted request
+				}
+				r.Kind = kinds[i]
+				out[i] = r
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				done++
+				if progress != nil && done%1000 == 0 {
+					progress(done)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	last := -1
+	for i := range out {
+		switch out[i].Kind {
+		case KindAccept:
+			last = i
+		case KindDuplicate:
+			if last < 0 {
+				out[i].Kind = KindBlocked
+				out[i] = blockedRequest(f.Actors[0], host, path, i, now)
+				continue
+			}
+			// Replay a recent accept: far enough back that it was answered.
+			j := last - 64
+			if j < 0 || out[j].Kind != KindAccept {
+				j = last
+			}
+			out[i] = out[j]
+			out[i].Kind = KindDuplicate
+		}
+	}
+	return out, nil
+}
+
+// blockedRequest is a well-formed request whose key lives on the blocked
+// domain. Its signature is never checked (the gate ends it first), so it is
+// not computed: a random-looking value of the right shape stands in.
+func blockedRequest(a *Actor, host, path string, i int, now time.Time) Request {
+	actor := fmt.Sprintf("https://%s/users/spammer%d", BlockedDomain, i%50)
+	body := []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%s/statuses/%d/activity","type":"Create","actor":"%s","object":{"id":"%s/statuses/%d","type":"Note","content":"spam"}}`, actor, i, actor, actor, i))
+	sig := base64.StdEncoding.EncodeToString(make([]byte, 256))
+	return Request{Kind: KindBlocked, Path: path, Body: body, Headers: [][2]string{
+		{"Content-Type", "application/activity+json"},
+		{"Digest", signature.DigestHeader(body)},
+		{"Date", now.UTC().Format(http.TimeFormat)},
+		{"Signature", fmt.Sprintf(`keyId="%s#main-key",algorithm="rsa-sha256",headers="(request-target) host date digest content-type",signature="%s"`, actor, sig)},
+	}}
+}
+
+// corrupt flips one bit of the base64 signature value.
+func corrupt(sigHeader string) string {
+	b := []byte(sigHeader)
+	i := len(b) - 10
+	if b[i] == 'A' {
+		b[i] = 'B'
+	} else {
+		b[i] = 'A'
+	}
+	return string(b)
+}

@@ -1,0 +1,171 @@
+package loadgen
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// RunOptions say how to drive the node.
+type RunOptions struct {
+	Addr string // host:port of the node's public listener
+	Host string // Host header (the node's configured host)
+	// Rate > 0 runs open loop at that many requests per second (latency is
+	// measured from each request's scheduled time, so a stalled node cannot
+	// hide its queueing); 0 runs closed loop with Concurrency workers.
+	Rate        float64
+	Concurrency int
+	Duration    time.Duration // stop after this long (0: until requests run out)
+	Timeout     time.Duration
+}
+
+// Result is what a run measured.
+type Result struct {
+	Sent     int
+	Elapsed  time.Duration
+	ByKind   [numKinds]KindResult
+	Errors   int // transport errors (timeouts, resets)
+	Latency  []time.Duration
+	Statuses map[int]int
+}
+
+// KindResult counts one request kind's answers.
+type KindResult struct {
+	Sent     int
+	Statuses map[int]int
+	Latency  []time.Duration // sorted after Run returns
+}
+
+// Run sends reqs to the node and measures the answers.
+func Run(reqs []Request, o RunOptions) (*Result, error) {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 256
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	client := &fasthttp.HostClient{
+		Addr:                o.Addr,
+		MaxConns:            o.Concurrency,
+		ReadTimeout:         o.Timeout,
+		WriteTimeout:        o.Timeout,
+		MaxIdleConnDuration: time.Minute,
+	}
+	workers := o.Concurrency
+	if o.Rate > 0 && workers < 512 {
+		workers = 512 // enough that the schedule, not the workers, sets the pace
+		client.MaxConns = workers
+	}
+	type sample struct {
+		kind   Kind
+		status int
+		lat    time.Duration
+	}
+	samples := make([]sample, len(reqs))
+	var next atomic.Int64
+	start := time.Now()
+	deadline := time.Time{}
+	if o.Duration > 0 {
+		deadline = start.Add(o.Duration)
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := fasthttp.AcquireRequest()
+			resp := fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(reqs) {
+					return
+				}
+				sched := time.Now()
+				if o.Rate > 0 {
+					sched = start.Add(time.Duration(float64(i) / o.Rate * float64(time.Second)))
+					if d := time.Until(sched); d > 0 {
+						time.Sleep(d)
+					}
+				}
+				if !deadline.IsZero() && sched.After(deadline) {
+					samples[i].status = -2 // not sent
+					return
+				}
+				r := &reqs[i]
+				req.Reset()
+				req.Header.SetMethod("POST")
+				req.SetRequestURI(r.Path)
+				req.Header.SetHost(o.Host)
+				for _, h := range r.Headers {
+					req.Header.Set(h[0], h[1])
+				}
+				req.SetBodyRaw(r.Body)
+				err := client.Do(req, resp)
+				lat := time.Since(sched)
+				st := resp.StatusCode()
+				if err != nil {
+					st = -1
+				}
+				samples[i] = sample{kind: r.Kind, status: st, lat: lat}
+			}
+		}()
+	}
+	wg.Wait()
+	res := &Result{Elapsed: time.Since(start), Statuses: map[int]int{}}
+	for k := range res.ByKind {
+		res.ByKind[k].Statuses = map[int]int{}
+	}
+	for _, s := range samples {
+		if s.status == -2 || (s.status == 0 && s.lat == 0) {
+			continue
+		}
+		res.Sent++
+		kr := &res.ByKind[s.kind]
+		kr.Sent++
+		if s.status == -1 {
+			res.Errors++
+		}
+		kr.Statuses[s.status]++
+		res.Statuses[s.status]++
+		kr.Latency = append(kr.Latency, s.lat)
+		res.Latency = append(res.Latency, s.lat)
+	}
+	slices.Sort(res.Latency)
+	for k := range res.ByKind {
+		slices.Sort(res.ByKind[k].Latency)
+	}
+	return res, nil
+}
+
+// Percentile returns the p-th percentile (0..100) of sorted latencies.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p / 100 * float64(len(sorted)-1))
+	return sorted[i]
+}
+
+// Print writes a human-readable report.
+func (r *Result) Print(w io.Writer) {
+	fmt.Fprintf(w, "sent %d requests in %.2fs: %.0f req/s, transport errors %d\n",
+		r.Sent, r.Elapsed.Seconds(), float64(r.Sent)/r.Elapsed.Seconds(), r.Errors)
+	fmt.Fprintf(w, "latency all: p50 %s  p99 %s  max %s\n", ms(Percentile(r.Latency, 50)), ms(Percentile(r.Latency, 99)), ms(Percentile(r.Latency, 100)))
+	for k := Kind(0); k < numKinds; k++ {
+		kr := r.ByKind[k]
+		if kr.Sent == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  %-9s %7d sent %8.0f/s  p50 %8s  p99 %8s  max %8s  statuses %v\n", k, kr.Sent,
+			float64(kr.Sent)/r.Elapsed.Seconds(), ms(Percentile(kr.Latency, 50)), ms(Percentile(kr.Latency, 99)), ms(Percentile(kr.Latency, 100)), kr.Statuses)
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/1e6) }
