@@ -103,14 +103,14 @@ type FedConfig struct {
 type PolicyConfig struct {
 	// Mode is "blocklist" (federate with everyone not suspended) or
 	// "allowlist" (federate only with the domains in Allow).
-	Mode      string        `yaml:"mode"`
-	Domains   []DomainEntry `yaml:"domains"`
+	Mode    string        `yaml:"mode"`
+	Domains []DomainEntry `yaml:"domains"`
 	// DomainFiles are YAML lists of domain entries in the same shape as
 	// Domains (what "palisade blocks import --to FILE" writes).
 	DomainFiles []string `yaml:"domain_files"`
-	Allow     []string      `yaml:"allow"`
-	RuleFiles []string      `yaml:"rule_files"`
-	Packs     []string      `yaml:"packs"`
+	Allow       []string `yaml:"allow"`
+	RuleFiles   []string `yaml:"rule_files"`
+	Packs       []string `yaml:"packs"`
 }
 
 // DomainEntry is one domain policy in the config file.

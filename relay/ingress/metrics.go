@@ -22,7 +22,6 @@ const (
 	stageQueue     = "queue"
 )
 
-
 // Metrics are the ingress's Prometheus series. Every ending of a request is
 // counted once in palisade_ingress_requests_total with the stage that ended
 // it, a reason code from a fixed vocabulary, and the status sent.
