@@ -46,10 +46,10 @@ import (
 	"github.com/palisade-fedi/palisade/store/pgcluster"
 )
 
-// Settings are the server settings of the test cluster: no fsync or full
+// settings are the server settings of the test cluster: no fsync or full
 // page writes (a crashed test cluster is thrown away, never recovered), and
 // small memory, since several test binaries run clusters at once.
-var Settings = map[string]string{
+var settings = map[string]string{
 	"fsync":              "off",
 	"synchronous_commit": "off",
 	"full_page_writes":   "off",
@@ -115,7 +115,7 @@ func setup(ctx context.Context) (*env, error) {
 		}
 		c, err := pgcluster.Start(ctx, pgcluster.Options{
 			Dir:      filepath.Join(dir, "data"),
-			Settings: Settings,
+			Settings: settings,
 			Logger:   log,
 		})
 		if err != nil {
