@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -513,8 +514,18 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func FuzzParseDocument(f *testing.F) {
-	a, _ := rsaKeys(f)
-	pemA := pkixPEM(f, &a.PublicKey)
+	// A fixed key: generating one under fuzzing instrumentation is slow.
+	raw, err := os.ReadFile("testdata/rsa2048-public.pem")
+	if err != nil {
+		f.Fatal(err)
+	}
+	pemA := string(raw)
+	block, _ := pem.Decode(raw)
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		f.Fatal(err)
+	}
+	a := &rsa.PrivateKey{PublicKey: *pub.(*rsa.PublicKey)}
 	f.Add([]byte(mastodonActor("https://a.example/u", pemA)), "https://a.example/u#main-key")
 	f.Add([]byte(fmt.Sprintf(`{"id":"https://g.example/k","type":"CryptographicKey","owner":"https://g.example/u","publicKeyPem":%q}`, pkcs1PEM(&a.PublicKey))), "https://g.example/k")
 	f.Add([]byte(`{"id":"x","publicKey":[{"id":"x#1"},{"id":"x#2","publicKeyPem":"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"}]}`), "x#2")
