@@ -2,8 +2,8 @@ package policy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
-	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -171,6 +171,14 @@ func (d *jdoc) skipString(i int) (int, bool, error) {
 	b := d.b
 	slow := false
 	for i++; i < len(b); {
+		// Eight bytes at a time while none needs a look: long post
+		// contents are mostly plain ASCII.
+		for i+8 <= len(b) && !special8(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		if !strSpecial[c] {
 			i++
@@ -223,6 +231,32 @@ var strSpecial = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// special8 reports whether any of the eight bytes in x is a quote, a
+// backslash, a control character or non-ASCII (the classic SWAR "has zero
+// byte" test, applied per condition).
+func special8(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	hasZero := func(v uint64) uint64 { return (v - lo) & ^v & hi }
+	return (x&hi)|((x-0x20*lo)&^x&hi)|hasZero(x^('"'*lo))|hasZero(x^('\\'*lo)) != 0
+}
+
+// hex4 decodes four validated hex digits.
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h[:4] {
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c >= 'a':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
@@ -279,6 +313,15 @@ func (d *jdoc) skipFast(i int) int {
 // stringEnd returns the index after the validated string starting at i.
 func (d *jdoc) stringEnd(i int) int {
 	b := d.b
+	// Most strings are short keys: a plain loop beats a call to IndexByte.
+	for j := i + 1; j < len(b) && j < i+24; j++ {
+		if b[j] == '\\' {
+			break
+		}
+		if b[j] == '"' {
+			return j + 1
+		}
+	}
 	for j := i + 1; ; {
 		k := bytes.IndexByte(b[j:], '"')
 		if k < 0 {
@@ -328,13 +371,11 @@ func decodeJSONString(body []byte) string {
 			case 't':
 				out = append(out, '\t')
 			case 'u':
-				r1, _ := strconv.ParseUint(string(body[i+2:i+6]), 16, 32)
-				r := rune(r1)
+				r := hex4(body[i+2 : i+6])
 				i += 6
 				if utf16.IsSurrogate(r) {
 					if i+6 <= len(body) && body[i] == '\\' && body[i+1] == 'u' {
-						r2, _ := strconv.ParseUint(string(body[i+2:i+6]), 16, 32)
-						if dec := utf16.DecodeRune(r, rune(r2)); dec != utf8.RuneError {
+						if dec := utf16.DecodeRune(r, hex4(body[i+2:i+6])); dec != utf8.RuneError {
 							out = utf8.AppendRune(out, dec)
 							i += 6
 							continue
@@ -364,6 +405,53 @@ func decodeJSONString(body []byte) string {
 		i += size
 	}
 	return string(out)
+}
+
+// membersValidating is members for a document not yet validated: it
+// validates each value as it skips it, so validation and the walk over
+// the top level are one pass. It returns the index after the object.
+func (d *jdoc) membersValidating(i int, fn func(key []byte, v jspan)) (int, error) {
+	b := d.b
+	i = d.ws(i)
+	if i >= len(b) || b[i] != '{' {
+		return 0, errJSONSyntax
+	}
+	i = d.ws(i + 1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		i = d.ws(i)
+		if i >= len(b) || b[i] != '"' {
+			return 0, errJSONSyntax
+		}
+		kend, _, err := d.skipString(i)
+		if err != nil {
+			return 0, err
+		}
+		key := b[i+1 : kend-1]
+		i = d.ws(kend)
+		if i >= len(b) || b[i] != ':' {
+			return 0, errJSONSyntax
+		}
+		vs := d.ws(i + 1)
+		ve, err := d.skip(vs, 1)
+		if err != nil {
+			return 0, err
+		}
+		fn(key, jspan{vs, ve})
+		i = d.ws(ve)
+		if i >= len(b) {
+			return 0, errJSONSyntax
+		}
+		if b[i] == '}' {
+			return i + 1, nil
+		}
+		if b[i] != ',' {
+			return 0, errJSONSyntax
+		}
+		i++
+	}
 }
 
 // members calls fn with each key (raw bytes, escapes undecoded: the keys we

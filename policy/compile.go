@@ -36,6 +36,7 @@ type Snapshot struct {
 	rules     []*rule
 	files     []string
 	compiled  time.Time
+	idx       *condIndex
 }
 
 // rule is one compiled rule of the chain.
@@ -113,6 +114,20 @@ func Compile(src Source) (*Snapshot, error) {
 				where[r.id] = r
 				if !r.disabled {
 					s.rules = append(s.rules, r)
+				}
+			}
+		}
+	}
+	s.idx = &condIndex{}
+	for _, r := range s.rules {
+		for _, l := range [][]cond{r.conds, r.unless} {
+			for i := range l {
+				c := &l[i]
+				if c.domIdx != nil {
+					s.idx.addDomain(c.domIdx, c.domSet)
+				}
+				if c.kwIdx != nil {
+					s.idx.addKeywords(c.kwIdx, c.kw)
 				}
 			}
 		}

@@ -204,6 +204,7 @@ func (s *Snapshot) decide(in *Input, rl *rateLimiter, ex *Explanation) Decision 
 	var d Decision
 	var buf [maxHost]byte
 	host := normalizeInto(&buf, in.host())
+	in.bindIndex(s.idx)
 
 	// 1. The domain gate.
 	var g GateResult

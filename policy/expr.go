@@ -9,6 +9,7 @@ import (
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/interpreter"
 )
 
@@ -143,8 +144,19 @@ func (c *compiledExpr) eval(in *Input) (bool, error) {
 }
 
 // celActivation resolves expression variables lazily from an Input, so an
-// expression over envelope fields never triggers the content parse.
-type celActivation struct{ in *Input }
+// expression over envelope fields never triggers the content parse. Lists
+// are wrapped once per Input and shared by all expressions.
+type celActivation struct {
+	in    *Input
+	lists [5]ref.Val
+}
+
+func (a *celActivation) list(i int, l []string) ref.Val {
+	if a.lists[i] == nil {
+		a.lists[i] = types.NewStringList(types.DefaultTypeAdapter, l)
+	}
+	return a.lists[i]
+}
 
 func (a *celActivation) Parent() interpreter.Activation { return nil }
 
@@ -190,19 +202,19 @@ func (a *celActivation) ResolveName(name string) (any, bool) {
 	case "visibility":
 		return types.String(c.Visibility.String()), true
 	case "mentions":
-		return types.NewStringList(types.DefaultTypeAdapter, c.Mentions), true
+		return a.list(0, c.Mentions), true
 	case "recipients":
 		return types.Int(c.Recipients), true
 	case "hashtags":
-		return types.NewStringList(types.DefaultTypeAdapter, c.Hashtags), true
+		return a.list(1, c.Hashtags), true
 	case "link_domains":
-		return types.NewStringList(types.DefaultTypeAdapter, c.LinkDomains), true
+		return a.list(2, c.LinkDomains), true
 	case "attachments":
 		return types.Int(c.Attachments), true
 	case "media_types":
-		return types.NewStringList(types.DefaultTypeAdapter, c.MediaTypes), true
+		return a.list(3, c.MediaTypes), true
 	case "languages":
-		return types.NewStringList(types.DefaultTypeAdapter, c.Languages), true
+		return a.list(4, c.Languages), true
 	case "content":
 		return types.String(c.Content), true
 	case "summary":

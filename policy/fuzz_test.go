@@ -98,3 +98,27 @@ func FuzzRecord(f *testing.F) {
 		}
 	})
 }
+
+// special8 must flag every word containing a byte that skipString has to
+// look at; a miss would let an invalid string through validation.
+func TestSpecial8(t *testing.T) {
+	var w [8]byte
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 8; pos++ {
+			for i := range w {
+				w[i] = 'a'
+			}
+			w[pos] = byte(c)
+			x := uint64(0)
+			for i := 7; i >= 0; i-- {
+				x = x<<8 | uint64(w[i])
+			}
+			if got := special8(x); got != strSpecial[c] && strSpecial[c] {
+				t.Fatalf("special8 misses byte %#x at %d", c, pos)
+			}
+			if special8(x) && !strSpecial[c] {
+				t.Fatalf("special8 flags plain byte %#x at %d", c, pos)
+			}
+		}
+	}
+}

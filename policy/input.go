@@ -123,6 +123,7 @@ type Input struct {
 	tok      [3][]string // their sorted unique words, for keywords
 	joined   [3]string   // their words in order, for phrase keywords
 	act      celActivation
+	idx      indexState
 	fsAt     time.Time
 	pubAt    time.Time
 	followed int
@@ -372,16 +373,15 @@ func (in *Input) parseRaw() error {
 		return fmt.Errorf("activity is %d bytes, more than the %d this parser reads", len(in.Raw), maxRawActivity)
 	}
 	d := &jdoc{b: in.Raw}
-	if err := d.validate(); err != nil {
-		return fmt.Errorf("activity JSON: %w", err)
-	}
 	start := d.ws(0)
-	root := jspan{start, len(in.Raw)}
-	if in.Raw[start] != '{' {
+	if start < len(in.Raw) && in.Raw[start] != '{' {
+		if err := d.validate(); err != nil {
+			return fmt.Errorf("activity JSON: %w", err)
+		}
 		return errNotActivity
 	}
 	var a activityFields
-	d.members(root, func(k []byte, v jspan) {
+	end, err := d.membersValidating(start, func(k []byte, v jspan) {
 		switch string(k) {
 		case "id":
 			a.id = v
@@ -401,6 +401,12 @@ func (in *Input) parseRaw() error {
 			a.bcc = v
 		}
 	})
+	if err == nil && d.ws(end) != len(in.Raw) {
+		err = errors.New("invalid JSON: data after the top-level value")
+	}
+	if err != nil {
+		return fmt.Errorf("activity JSON: %w", err)
+	}
 	typ := d.firstString(a.typ)
 	if typ == "" {
 		return errNotActivity
@@ -420,12 +426,16 @@ func (in *Input) parseRaw() error {
 	// Flag carries an array of objects; rules look at the first.
 	obj := d.firstElem(a.object)
 	embedded := obj.ok() && in.Raw[obj.s] == '{'
-	if in.ObjectID == "" {
-		in.ObjectID = d.ref(obj)
-	}
 	var o objectFields
 	if embedded {
 		o = d.objectFields(obj)
+		if in.ObjectID == "" {
+			in.ObjectID = d.str(o.id)
+		}
+	} else if in.ObjectID == "" {
+		in.ObjectID = d.ref(obj)
+	}
+	if embedded {
 		c.ObjectType = d.firstString(o.typ)
 		if in.ObjectType == "" {
 			in.ObjectType = c.ObjectType

@@ -14,6 +14,13 @@ import (
 
 // cond is one compiled match condition of a rule.
 type cond struct {
+	// Indexed conditions (domain, keywords) are registered in the
+	// snapshot's condIndex by Compile.
+	domIdx *indexRef
+	domSet *domainSet
+	kwIdx  *indexRef
+	kw     *keywordCond
+
 	key  string // "match.mentions", shown in explanations
 	line int
 	cost uint8 // evaluation order within a rule: cheapest first
@@ -35,8 +42,15 @@ const (
 )
 
 func condDomain(set domainSet, l []string) cond {
-	return cond{cost: costEnvelope, want: strings.Join(l, ", "),
-		match: func(in *Input) bool { return set.match(in.host()) },
+	ref := &indexRef{}
+	return cond{cost: costEnvelope, want: strings.Join(l, ", "), domIdx: ref, domSet: &set,
+		match: func(in *Input) bool {
+			if in.idx.of != nil {
+				return in.domainHit(ref.id)
+			}
+			var buf [maxHost]byte
+			return set.match(normalizeInto(&buf, in.host()))
+		},
 		got:   func(in *Input) string { return "domain " + in.host() },
 	}
 }
@@ -316,10 +330,27 @@ func condKeywords(k *keywordCond, l []string) cond {
 	if len(l) > 8 {
 		want = strings.Join(l[:8], ", ") + fmt.Sprintf(", ... (%d keywords)", len(l))
 	}
-	return cond{cost: costKeywords, want: want,
+	ref := &indexRef{}
+	return cond{cost: costKeywords, want: want, kwIdx: ref, kw: k,
 		match: func(in *Input) bool {
-			w, _ := k.find(in)
-			return w != ""
+			if in.idx.of == nil {
+				w, _ := k.find(in)
+				return w != ""
+			}
+			if in.keywordHit(ref.id) {
+				return true
+			}
+			for f := fieldContent; f <= fieldName; f++ {
+				if k.fields&(1<<f) != 0 && len(k.phrases) > 0 {
+					joined := in.joinedWords(f)
+					for _, ph := range k.phrases {
+						if strings.Contains(joined, ph) {
+							return true
+						}
+					}
+				}
+			}
+			return false
 		},
 		got: func(in *Input) string {
 			if w, f := k.find(in); w != "" {

@@ -163,8 +163,10 @@ func NormalizeDomain(domain string) (string, error) {
 	if strings.Contains(s, "://") || strings.ContainsAny(s, "/?@") {
 		return "", fmt.Errorf("%q looks like a URL or an account, not a domain: give the bare domain (e.g. example.com)", clip(s))
 	}
-	if _, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
-		return "", fmt.Errorf("%q is an IP address; domain blocks take domain names", clip(s))
+	if looksLikeIP(s) {
+		if _, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
+			return "", fmt.Errorf("%q is an IP address; domain blocks take domain names", clip(s))
+		}
 	}
 	if strings.Contains(s, ":") {
 		return "", fmt.Errorf("%q has a port; give the domain alone", clip(s))
@@ -240,6 +242,20 @@ func plainASCII(s string) (string, bool) {
 		s = strings.ToLower(s)
 	}
 	return s, true
+}
+
+// looksLikeIP is a cheap filter before netip.ParseAddr, whose error for
+// every ordinary domain would cost an allocation.
+func looksLikeIP(s string) bool {
+	if strings.ContainsAny(s, ":[") {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func checkHostname(s string) error {

@@ -97,6 +97,10 @@ func Parse(f Format, data []byte) (List, []RowError, error) {
 	var b builder
 	var err error
 	switch f {
+	case FormatMastodonCSV, FormatMastodonAllowCSV, FormatCSV, FormatText:
+		b.hint(bytes.Count(data, []byte{'\n'}) + 1)
+	}
+	switch f {
 	case FormatMastodonCSV:
 		err = parseMastodonCSV(&b, data, false)
 	case FormatMastodonAllowCSV:
@@ -136,6 +140,14 @@ type builder struct {
 	list List
 	errs []RowError
 	seen map[string]int // key → line of first occurrence
+}
+
+// hint pre-sizes for about n entries (line-oriented formats know it from
+// the line count), sparing the regrowth of a 100k-entry list.
+func (b *builder) hint(n int) {
+	n = min(n, 1<<20)
+	b.list.Entries = make([]Entry, 0, n)
+	b.seen = make(map[string]int, n)
 }
 
 func (b *builder) rowErr(line int, domain, format string, args ...any) {

@@ -133,6 +133,12 @@ func (o object) fields(strs map[string]*string, bools map[string]*bool) error {
 	return nil
 }
 
+// isObject reports whether raw is a JSON object. Each parser first decodes
+// an element into a typed struct (fast, the common case) and falls back to
+// decodeRow, which reads field by field to name the field that is wrong and
+// to accept booleans written as strings.
+func isObject(raw json.RawMessage) bool { return len(raw) > 0 && raw[0] == '{' }
+
 // decodeRow reads a JSON element as an object and its fields, or records a
 // RowError and returns false.
 func decodeRow(b *builder, line int, raw json.RawMessage, strs map[string]*string, bools map[string]*bool) bool {
@@ -156,7 +162,17 @@ func parseGoToSocialJSON(b *builder, data []byte) error {
 	return readJSONArray(data, func(line int, raw json.RawMessage) {
 		var e Entry
 		var comment string
-		if !decodeRow(b, line, raw,
+		var fast struct {
+			Domain         string `json:"domain"`
+			PublicComment  string `json:"public_comment"`
+			Comment        string `json:"comment"`
+			PrivateComment string `json:"private_comment"`
+			Obfuscate      bool   `json:"obfuscate"`
+		}
+		if isObject(raw) && json.Unmarshal(raw, &fast) == nil {
+			e = Entry{Domain: fast.Domain, PublicComment: fast.PublicComment, PrivateComment: fast.PrivateComment, Obfuscate: fast.Obfuscate}
+			comment = fast.Comment
+		} else if !decodeRow(b, line, raw,
 			map[string]*string{"domain": &e.Domain, "public_comment": &e.PublicComment, "comment": &comment, "private_comment": &e.PrivateComment},
 			map[string]*bool{"obfuscate": &e.Obfuscate}) {
 			return
@@ -194,7 +210,21 @@ func parseMastodonAdminJSON(b *builder, data []byte) error {
 	return readJSONArray(data, func(line int, raw json.RawMessage) {
 		var e Entry
 		var sev string
-		if !decodeRow(b, line, raw,
+		var fast struct {
+			Domain         string `json:"domain"`
+			Digest         string `json:"digest"`
+			Severity       string `json:"severity"`
+			RejectMedia    bool   `json:"reject_media"`
+			RejectReports  bool   `json:"reject_reports"`
+			PrivateComment string `json:"private_comment"`
+			PublicComment  string `json:"public_comment"`
+			Obfuscate      bool   `json:"obfuscate"`
+		}
+		if isObject(raw) && json.Unmarshal(raw, &fast) == nil {
+			e = Entry{Domain: fast.Domain, Digest: fast.Digest, RejectMedia: fast.RejectMedia, RejectReports: fast.RejectReports,
+				PrivateComment: fast.PrivateComment, PublicComment: fast.PublicComment, Obfuscate: fast.Obfuscate}
+			sev = fast.Severity
+		} else if !decodeRow(b, line, raw,
 			map[string]*string{"domain": &e.Domain, "digest": &e.Digest, "severity": &sev, "private_comment": &e.PrivateComment, "public_comment": &e.PublicComment},
 			map[string]*bool{"reject_media": &e.RejectMedia, "reject_reports": &e.RejectReports, "obfuscate": &e.Obfuscate}) {
 			return
@@ -252,7 +282,16 @@ func parseMastodonPublicJSON(b *builder, data []byte) error {
 	return readJSONArray(data, func(line int, raw json.RawMessage) {
 		var e Entry
 		var sev string
-		if !decodeRow(b, line, raw,
+		var fast struct {
+			Domain   string `json:"domain"`
+			Digest   string `json:"digest"`
+			Severity string `json:"severity"`
+			Comment  string `json:"comment"`
+		}
+		if isObject(raw) && json.Unmarshal(raw, &fast) == nil {
+			e = Entry{Domain: fast.Domain, Digest: fast.Digest, PublicComment: fast.Comment}
+			sev = fast.Severity
+		} else if !decodeRow(b, line, raw,
 			map[string]*string{"domain": &e.Domain, "digest": &e.Digest, "severity": &sev, "comment": &e.PublicComment}, nil) {
 			return
 		}
