@@ -51,7 +51,7 @@ func condDomain(set domainSet, l []string) cond {
 			var buf [maxHost]byte
 			return set.match(normalizeInto(&buf, in.host()))
 		},
-		got:   func(in *Input) string { return "domain " + in.host() },
+		got: func(in *Input) string { return "domain " + in.host() },
 	}
 }
 
