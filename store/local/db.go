@@ -48,7 +48,9 @@ type Options struct {
 	// group) at or above which Accept and Append return ErrQueueFull.
 	// Default 1,000,000.
 	QueueHighWater int64
-	// CacheSize is Pebble's block cache in bytes. Default 64 MiB.
+	// CacheSize is Pebble's block cache for sstable blocks, in bytes.
+	// Default 64 MiB. The cache is created 2*MemTableSize larger, since
+	// Pebble charges memtables to it.
 	CacheSize int64
 	// MemTableSize is Pebble's memtable size in bytes. Default 32 MiB, which
 	// absorbs ~15 s of 2 KiB activities at 1,000/s between flushes.
@@ -156,7 +158,11 @@ func Open(dir string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: open %s: %w (%v); stop the other palisade process using it, or give this one its own data directory", dir, ErrLocked, err)
 	}
-	cache := pebble.NewCache(o.CacheSize)
+	// Pebble reserves each memtable's memory from the block cache; without
+	// room for them, two 32 MiB memtables left a 64 MiB cache empty and every
+	// dedup probe read from disk under load. So the cache holds CacheSize
+	// for blocks plus two memtables (the mutable one and one flushing).
+	cache := pebble.NewCache(o.CacheSize + 2*int64(o.MemTableSize))
 	defer cache.Unref() // Pebble holds its own reference while open.
 	pl := pebbleLogger{o.Logger}
 	popts := &pebble.Options{

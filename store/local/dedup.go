@@ -38,25 +38,46 @@ func checkDedupArgs(ns, id string) error {
 	return checkID("dedup id", id)
 }
 
-// probe looks id up in every live bucket, newest first.
+// dedupBounds confine probe iterators to dedup keys.
+var dedupBounds = pebble.IterOptions{LowerBound: []byte{tagDedup}, UpperBound: []byte{tagDedup + 1}}
+
+// probe looks id up in every live bucket, newest first. The newest bucket
+// gets a point Get: retries and second deliveries land there, and a Get is
+// the cheapest hit. Older buckets share one iterator and SeekPrefixGE, which
+// consults the same bloom filters as Get but builds the per-level iterators
+// once rather than once per bucket (BenchmarkAcceptParallel: about a third
+// less CPU per accept than eight Gets).
 func (db *DB) probe(ns, id string, now time.Time) (bool, error) {
 	bp := db.keyBufs.Get().(*[]byte)
 	defer db.keyBufs.Put(bp)
 	newest := db.bucketOf(now)
 	k := appendDedupKey((*bp)[:0], newest, ns, id)
 	*bp = k
-	for i := int64(0); i < db.nprobe && uint64(i) <= newest; i++ {
-		binary.BigEndian.PutUint64(k[1:9], newest-uint64(i))
-		_, closer, err := db.pdb.Get(k)
-		if err == nil {
-			closer.Close()
-			return true, nil
-		}
-		if !errors.Is(err, pebble.ErrNotFound) {
-			return false, fmt.Errorf("local: dedup lookup in %q: %w", ns, err)
-		}
+	_, closer, err := db.pdb.Get(k)
+	if err == nil {
+		closer.Close()
+		return true, nil
 	}
-	return false, nil
+	if !errors.Is(err, pebble.ErrNotFound) {
+		return false, fmt.Errorf("local: dedup lookup in %q: %w", ns, err)
+	}
+	older := min(uint64(db.nprobe-1), newest)
+	if older == 0 {
+		return false, nil
+	}
+	it, err := db.pdb.NewIter(&dedupBounds)
+	if err != nil {
+		return false, fmt.Errorf("local: dedup lookup in %q: %w", ns, err)
+	}
+	found := false
+	for i := uint64(1); i <= older && !found; i++ {
+		binary.BigEndian.PutUint64(k[1:9], newest-i)
+		found = it.SeekPrefixGE(k)
+	}
+	if err := it.Close(); err != nil {
+		return false, fmt.Errorf("local: dedup lookup in %q: %w", ns, err)
+	}
+	return found, nil
 }
 
 func (db *DB) stripe(id string) *sync.Mutex {

@@ -1,0 +1,184 @@
+package local
+
+import (
+	"fmt"
+	"syscall"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkAcceptParallel is the ingress hand-off: many concurrent requests,
+// each a synced Accept of a fresh id with a 2 KiB entry, sharing fsyncs
+// through Pebble's commit pipeline. A consumer group drains the queue as the
+// instance would, so trimming and the high-water check run as in production.
+//
+// Sub-benchmarks vary DedupBucket, which sets the number of buckets probed
+// per lookup at the default 7-day retention: 24h (the default) probes 8,
+// 84h probes 3, 168h probes 2.
+func BenchmarkAcceptParallel(b *testing.B) {
+	for _, bucket := range []time.Duration{24 * time.Hour, 84 * time.Hour, 168 * time.Hour} {
+		b.Run(fmt.Sprintf("bucket=%v", bucket), func(b *testing.B) { benchmarkAccept(b, bucket) })
+	}
+}
+
+func benchmarkAccept(b *testing.B, bucket time.Duration) {
+	o := Options{Logger: quiet, QueueHighWater: 1 << 40, DedupBucket: bucket}
+	db := openT(b, b.TempDir(), o)
+	q := queueT(b, db, "inbound")
+	g := groupT(b, q, "instance")
+	stop := make(chan struct{})
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		for {
+			wake := q.Notify()
+			items, err := g.Claim(256, time.Minute)
+			if err != nil {
+				return
+			}
+			seqs := make([]uint64, len(items))
+			for i, it := range items {
+				seqs[i] = it.Seq
+			}
+			if len(seqs) > 0 {
+				g.Ack(seqs...)
+				continue
+			}
+			select {
+			case <-wake:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	entry := make([]byte, 2048)
+	var n atomic.Int64
+	b.SetParallelism(64) // 128 requests in flight on 2 cores
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := fmt.Sprintf("https://a.example/activities/%d", n.Add(1))
+			if _, err := db.Accept(activity, id, q, entry); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "accepts/s")
+	// The machine is shared: CPU time per accept (this process, all
+	// threads) says what two idle cores could sustain, whatever else runs.
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/accept")
+	close(stop)
+	<-consumed
+	if testing.Verbose() {
+		b.Logf("%s", db.pdb.Metrics())
+	}
+}
+
+// seedDedup records perBucket ids in each of the live buckets (one per day
+// with the defaults) and flushes, so lookups go through sstables and their
+// bloom filters as they would after a week of traffic.
+func seedDedup(b *testing.B, perBucket int) (*DB, *clock) {
+	c := newClock()
+	o := testOptions(c)
+	db := openT(b, b.TempDir(), o)
+	for day := range int(db.nprobe) {
+		for i := range perBucket {
+			if _, err := db.MarkSeen(activity, fmt.Sprintf("https://a.example/activities/%d/%d", day, i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := db.pdb.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		if day < int(db.nprobe)-1 {
+			c.Advance(o.DedupRetention / time.Duration(db.nprobe-1))
+		}
+	}
+	return db, c
+}
+
+// BenchmarkSeenHit looks up ids recorded today (first probe) and ids
+// recorded a week ago (last probe).
+func BenchmarkSeenHit(b *testing.B) {
+	db, _ := seedDedup(b, 20000)
+	for _, c := range []struct {
+		name string
+		day  int
+	}{{"today", int(db.nprobe) - 1}, {"weekOld", 0}} {
+		ids := make([]string, 1024)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("https://a.example/activities/%d/%d", c.day, i*19)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if seen, err := db.Seen(activity, ids[i%len(ids)]); err != nil || !seen {
+					b.Fatal("miss", err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSeenMiss looks up fresh ids: every live bucket is probed.
+func BenchmarkSeenMiss(b *testing.B) {
+	db, _ := seedDedup(b, 20000)
+	ids := make([]string, 1024)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("https://b.example/activities/%d", i)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if seen, err := db.Seen(activity, ids[i%len(ids)]); err != nil || seen {
+			b.Fatal("hit", err)
+		}
+	}
+}
+
+// BenchmarkClaimAck is one worker claiming batches of 100 entries of 2 KiB
+// and acking them; per-op figures are per entry.
+func BenchmarkClaimAck(b *testing.B) {
+	db := openT(b, b.TempDir(), testOptions(nil))
+	q := queueT(b, db, "inbound")
+	g := groupT(b, q, "instance")
+	entry := make([]byte, 2048)
+	batch := make([][]byte, 1000)
+	for i := range batch {
+		batch[i] = entry
+	}
+	for appended := 0; appended < b.N; appended += len(batch) {
+		if _, err := q.Append(batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	seqs := make([]uint64, 0, 100)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		items, err := g.Claim(min(100, b.N-done), time.Minute)
+		if err != nil || len(items) == 0 {
+			b.Fatal("claim", len(items), err)
+		}
+		seqs = seqs[:0]
+		for _, it := range items {
+			seqs = append(seqs, it.Seq)
+		}
+		if err := g.Ack(seqs...); err != nil {
+			b.Fatal(err)
+		}
+		done += len(items)
+	}
+}
+
+// cpuTime is the user+system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
