@@ -2,8 +2,8 @@ package local
 
 import (
 	"fmt"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
