@@ -322,7 +322,11 @@ func (s *Snapshot) decide(in *Input, rl *rateLimiter, ex *Explanation) Decision 
 			}
 			if ok {
 				if ex != nil {
-					ex.add(r, VerdictUnderLimit, fmt.Sprintf("%s, within rate %d per %s per %s (%.0f tokens left)", why, r.rate.limit, fmtDuration(r.rate.window), r.rate.per, left))
+					state := fmt.Sprintf("%.0f tokens left", left)
+					if rl == nil {
+						state = "no bucket state outside a running engine"
+					}
+					ex.add(r, VerdictUnderLimit, fmt.Sprintf("%s, within rate %d per %s per %s (%s)", why, r.rate.limit, fmtDuration(r.rate.window), r.rate.per, state))
 				}
 				continue
 			}
