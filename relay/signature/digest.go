@@ -72,13 +72,13 @@ func ParseContentDigest(h []byte) (sum [32]byte, ok bool, err error) {
 			return sum, false, err
 		}
 		var val []byte
-		isBytes := false
+		var kind byte
 		if p.peek('=') {
 			p.i++
 			if p.peek('(') {
 				err = p.innerList()
 			} else {
-				val, isBytes, err = p.bareItem()
+				kind, val, err = p.bareItem()
 			}
 			if err != nil {
 				return sum, false, err
@@ -89,7 +89,7 @@ func ParseContentDigest(h []byte) (sum [32]byte, ok bool, err error) {
 		}
 		if key == "sha-256" {
 			// RFC 8941: a later duplicate key overrides an earlier one.
-			if !isBytes {
+			if kind != ':' {
 				return sum, false, errors.New("Content-Digest sha-256 is not a byte sequence (want sha-256=:<base64>:)")
 			}
 			b, derr := base64.StdEncoding.DecodeString(string(val))
@@ -196,11 +196,13 @@ func (p *sfParser) innerList() error {
 	}
 }
 
-// bareItem parses one bare item; for a byte sequence it returns the base64
-// text between the colons and isBytes.
-func (p *sfParser) bareItem() (val []byte, isBytes bool, err error) {
+// bareItem parses one bare item and returns its kind — ':' byte
+// sequence, '"' string, '0' number, 't' token, '?' boolean — and its
+// value: the base64 text of a byte sequence, the unescaped content of a
+// string, the text of a number or token.
+func (p *sfParser) bareItem() (kind byte, val []byte, err error) {
 	if p.eof() {
-		return nil, false, p.errorf("expected a value")
+		return 0, nil, p.errorf("expected a value")
 	}
 	switch c := p.s[p.i]; {
 	case c == ':':
@@ -209,55 +211,70 @@ func (p *sfParser) bareItem() (val []byte, isBytes bool, err error) {
 		for p.i < len(p.s) && p.s[p.i] != ':' {
 			c := p.s[p.i]
 			if !(isLCAlpha(c) || ('A' <= c && c <= 'Z') || isDigit(c) || c == '+' || c == '/' || c == '=') {
-				return nil, false, p.errorf("invalid character in byte sequence")
+				return 0, nil, p.errorf("invalid character in byte sequence")
 			}
 			p.i++
 		}
 		if p.eof() {
-			return nil, false, p.errorf("unterminated byte sequence")
+			return 0, nil, p.errorf("unterminated byte sequence")
 		}
 		val = p.s[start:p.i]
 		p.i++
-		return val, true, nil
+		return ':', val, nil
 	case c == '"':
 		p.i++
+		start, esc := p.i, false
 		for p.i < len(p.s) {
 			c := p.s[p.i]
 			switch {
 			case c == '\\':
 				if p.i+1 >= len(p.s) || (p.s[p.i+1] != '"' && p.s[p.i+1] != '\\') {
-					return nil, false, p.errorf("invalid escape in string")
+					return 0, nil, p.errorf("invalid escape in string")
 				}
+				esc = true
 				p.i += 2
 				continue
 			case c == '"':
+				val = p.s[start:p.i]
 				p.i++
-				return nil, false, nil
+				if esc {
+					out := make([]byte, 0, len(val))
+					for i := 0; i < len(val); i++ {
+						if val[i] == '\\' {
+							i++
+						}
+						out = append(out, val[i])
+					}
+					val = out
+				}
+				return '"', val, nil
 			case c < 0x20 || c > 0x7e:
-				return nil, false, p.errorf("invalid character in string")
+				return 0, nil, p.errorf("invalid character in string")
 			}
 			p.i++
 		}
-		return nil, false, p.errorf("unterminated string")
+		return 0, nil, p.errorf("unterminated string")
 	case c == '?':
 		if p.i+1 < len(p.s) && (p.s[p.i+1] == '0' || p.s[p.i+1] == '1') {
 			p.i += 2
-			return nil, false, nil
+			return '?', p.s[p.i-1 : p.i], nil
 		}
-		return nil, false, p.errorf("invalid boolean")
+		return 0, nil, p.errorf("invalid boolean")
 	case c == '-' || isDigit(c):
+		start := p.i
 		if c == '-' {
 			p.i++
 		}
-		start := p.i
+		digits := p.i
 		for p.i < len(p.s) && (isDigit(p.s[p.i]) || p.s[p.i] == '.') {
 			p.i++
 		}
-		if p.i == start || p.i-start > 20 {
-			return nil, false, p.errorf("invalid number")
+		if p.i == digits || p.i-digits > 20 {
+			return 0, nil, p.errorf("invalid number")
 		}
-		return nil, false, nil
+		return '0', p.s[start:p.i], nil
 	case c == '*' || ('A' <= c && c <= 'Z') || isLCAlpha(c):
+		start := p.i
 		p.i++
 		for p.i < len(p.s) {
 			c := p.s[p.i]
@@ -266,9 +283,9 @@ func (p *sfParser) bareItem() (val []byte, isBytes bool, err error) {
 			}
 			p.i++
 		}
-		return nil, false, nil
+		return 't', p.s[start:p.i], nil
 	default:
-		return nil, false, p.errorf("unexpected character")
+		return 0, nil, p.errorf("unexpected character")
 	}
 }
 

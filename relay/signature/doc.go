@@ -17,8 +17,12 @@
 // The package knows nothing of fasthttp: Request is a read-only view that the
 // ingress fills without copying the body.
 //
-// RFC 9421 (Signature-Input) is detected and refused with reason
-// "rfc9421_unsupported"; it is not implemented yet.
+// RFC 9421 (Signature-Input + Signature, as newer Mastodon sends) goes
+// through the same three steps: ParseRequest returns Params with RFC9421
+// set, and CheckHeaders/Verify apply the RFC 9421 rules (signature base of
+// section 2.5; rsa-v1_5-sha256, rsa-pss-sha512, ed25519). Features outside
+// that scope (component parameters such as ;sf or ;req, @query-param,
+// @status, HMAC) are refused with reason "rfc9421_unsupported".
 //
 // Why not github.com/go-fed/httpsig for the check itself: its verifier
 // compares (created)/(expires) to time.Now() with a 10-second skew, which

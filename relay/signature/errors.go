@@ -20,7 +20,7 @@ const (
 	ReasonUnsupportedDigest     = "unsupported_digest"      // digest header without a sha-256 value
 	ReasonDigestMismatch        = "digest_mismatch"         // body does not hash to the digest
 	ReasonBadSignature          = "bad_signature"           // cryptographic check failed
-	ReasonRFC9421Unsupported    = "rfc9421_unsupported"     // Signature-Input present (RFC 9421)
+	ReasonRFC9421Unsupported    = "rfc9421_unsupported"     // RFC 9421 feature outside our scope, or an RFC 9421 Signature without its Signature-Input
 	ReasonSigningFailed         = "signing_failed"          // Sign could not produce a signature
 )
 

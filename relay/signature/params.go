@@ -24,6 +24,16 @@ type Params struct {
 	// Created and Expires are the created=/expires= parameters in Unix
 	// seconds; 0 means absent.
 	Created, Expires int64
+
+	// RFC9421 marks a Signature-Input/Signature pair (RFC 9421); Headers
+	// then holds the covered component identifiers ("@method",
+	// "content-digest", ...), Algorithm the alg parameter, Label the
+	// signature's dictionary label.
+	RFC9421 bool
+	Label   string
+	// sigParams is the serialised signature parameters as received, the
+	// last line of the RFC 9421 signature base.
+	sigParams string
 }
 
 // maxSignedHeaders bounds the signed header list. Real senders list 3 to 7
@@ -48,14 +58,13 @@ type Request struct {
 	Header func(lowerName string) string
 }
 
-// ParseRequest finds the signature of r and parses it: the Signature header,
-// or failing that an "Authorization: Signature ..." header (the older form of
-// the draft). A request carrying Signature-Input is RFC 9421 and is refused
-// with reason rfc9421_unsupported.
+// ParseRequest finds the signature of r and parses it. A request carrying
+// Signature-Input is RFC 9421 (ParseRFC9421); otherwise the draft-cavage
+// Signature header, or failing that an "Authorization: Signature ..." header
+// (the older form of the draft).
 func ParseRequest(r *Request) (Params, error) {
-	if r.Header("signature-input") != "" {
-		return Params{}, fail(ReasonRFC9421Unsupported,
-			"request uses RFC 9421 (Signature-Input); only draft-cavage signatures are supported: ask the sender to fall back to draft-cavage")
+	if si := r.Header("signature-input"); si != "" {
+		return ParseRFC9421([]byte(si), []byte(r.Header("signature")))
 	}
 	s := r.Header("signature")
 	if s == "" {
@@ -118,9 +127,10 @@ func parse(s string) (Params, error) {
 			val = s[i+1 : i+1+end]
 			i += end + 2
 		case i < len(s) && s[i] == ':':
-			// sig1=:base64: is an RFC 9421 Signature value.
+			// sig1=:base64: is an RFC 9421 Signature value; it needs its
+			// Signature-Input (use ParseRequest or ParseRFC9421).
 			return Params{}, fail(ReasonRFC9421Unsupported,
-				"Signature header is in RFC 9421 form; only draft-cavage signatures are supported")
+				"Signature header is in RFC 9421 form; parse it together with Signature-Input (ParseRequest)")
 		default:
 			start := i
 			for i < len(s) && s[i] != ',' && s[i] != ' ' && s[i] != '\t' {

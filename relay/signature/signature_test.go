@@ -268,9 +268,9 @@ func TestSpoofingProbesRefused(t *testing.T) {
 			}
 			return view("POST", "/inbox", "relay.example", h), noteBody, &k.PublicKey, now
 		}},
-		{"RFC 9421 request", ReasonRFC9421Unsupported, func() (*Request, string, crypto.PublicKey, time.Time) {
+		{"RFC 9421 component parameters", ReasonRFC9421Unsupported, func() (*Request, string, crypto.PublicKey, time.Time) {
 			h := http.Header{}
-			h.Set("Signature-Input", `sig1=("@method" "@target-uri" "content-digest");created=1700000000;keyid="https://m.example/users/alice#main-key"`)
+			h.Set("Signature-Input", `sig1=("@method" "@target-uri" "content-digest";sf);created=1700000000;keyid="https://m.example/users/alice#main-key"`)
 			h.Set("Signature", "sig1=:AAAA:")
 			return view("POST", "/inbox", "relay.example", h), noteBody, &k.PublicKey, now
 		}},

@@ -21,7 +21,14 @@ import (
 // Verify does not check the time window, required headers or digest: call
 // CheckHeaders as well. It builds the signing string in a stack buffer and
 // does not allocate for typical requests.
+//
+// For RFC 9421 Params (p.RFC9421) Verify checks the signature base of
+// section 2.5 instead, with rsa-v1_5-sha256, rsa-pss-sha512 or ed25519 per
+// key type and alg parameter.
 func Verify(p Params, r *Request, pub crypto.PublicKey) error {
+	if p.RFC9421 {
+		return verifyRFC9421(p, r, pub)
+	}
 	switch pub.(type) {
 	case *rsa.PublicKey:
 		if p.Algorithm != "" && p.Algorithm != "hs2019" && p.Algorithm != "rsa-sha256" {
