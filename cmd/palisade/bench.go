@@ -73,15 +73,15 @@ func cmdBench(args []string) error {
 	total := *n + len(fleet.Actors)
 	fmt.Printf("pre-signing %d requests (%.0f%% duplicate, %.0f%% blocked, %.0f%% bad signature)…\n", total, *dup*100, *blocked*100, *badsig*100)
 	t0 := time.Now()
-	warm, err := loadgen.Presign(fleet, *host, "/inbox", len(fleet.Actors), 0, 0, 0, time.Now(), nil)
+	warm, err := loadgen.Presign(fleet, loadgen.Mix{Host: *host, N: len(fleet.Actors)})
 	if err != nil {
 		return err
 	}
-	reqs, err := loadgen.Presign(fleet, *host, "/inbox", *n, *dup, *blocked, *badsig, time.Now(), func(done int) {
+	reqs, err := loadgen.Presign(fleet, loadgen.Mix{Host: *host, First: len(fleet.Actors), N: *n, Dup: *dup, Blocked: *blocked, BadSig: *badsig, Progress: func(done int) {
 		if done%10000 == 0 {
 			fmt.Printf("  %d signed (%.0f/s)\n", done, float64(done)/time.Since(t0).Seconds())
 		}
-	})
+	}})
 	if err != nil {
 		return err
 	}
@@ -143,6 +143,9 @@ func freePort() (int, error) {
 func startBenchNode(host, dbURL string) (*benchNode, error) {
 	dir, err := os.MkdirTemp("", "palisade-bench-")
 	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(dir, 0o711); err != nil { // the private cluster's user must traverse it
 		return nil, err
 	}
 	pp, err := freePort()

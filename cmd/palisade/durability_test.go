@@ -97,7 +97,7 @@ func TestAcceptedSurvivesKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fleet.Close()
-	reqs, err := loadgen.Presign(fleet, "bench.local", "/inbox", 2500, 0, 0, 0, time.Now(), nil)
+	reqs, err := loadgen.Presign(fleet, loadgen.Mix{Host: "bench.local", N: 2500})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,7 +93,10 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 	n := &node{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+	// Others may traverse the data directory but not list it: the private
+	// PostgreSQL cluster runs as the postgres user when we are root, and
+	// must reach its own directory inside.
+	if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
 	// Admin listener first: /healthz answers while the rest starts.

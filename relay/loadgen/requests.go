@@ -70,11 +70,33 @@ func sign(a *Actor, host, path string, body []byte, now time.Time) (Request, err
 	return r, nil
 }
 
-// Presign builds n requests for host (the node's public host name) on path,
-// in the given mix (fractions of n for duplicates, blocked and bad
-// signatures; the rest are fresh accepts), using every core. Duplicates
-// replay accepted requests that come earlier in the returned order.
-func Presign(f *Fleet, host, path string, n int, dupFrac, blockedFrac, badFrac float64, now time.Time, progress func(done int)) ([]Request, error) {
+// Mix says which requests Presign builds.
+type Mix struct {
+	Host string // the node's public host name (signed Host header)
+	Path string // inbox path, "/inbox" when empty
+	// First is the sequence number of the first request: requests with
+	// distinct sequence numbers carry distinct activity ids, so batches
+	// built with disjoint ranges never collide.
+	First int
+	N     int
+	// Fractions of N that are duplicates, from the suspended domain, and
+	// with a bad signature; the rest are fresh accepts.
+	Dup, Blocked, BadSig float64
+	Now                  time.Time
+	Progress             func(done int) // called every 1000 requests (may be nil)
+}
+
+// Presign builds the requests of m using every core. Duplicates replay
+// accepted requests that come earlier in the returned order.
+func Presign(f *Fleet, m Mix) ([]Request, error) {
+	if m.Path == "" {
+		m.Path = "/inbox"
+	}
+	if m.Now.IsZero() {
+		m.Now = time.Now()
+	}
+	host, path, n, now, progress := m.Host, m.Path, m.N, m.Now, m.Progress
+	dupFrac, blockedFrac, badFrac := m.Dup, m.Blocked, m.BadSig
 	kinds := make([]Kind, n)
 	// Spread the kinds deterministically and evenly through the run.
 	acc := [numKinds]float64{}
@@ -107,17 +129,18 @@ func Presign(f *Fleet, host, path string, n int, dupFrac, blockedFrac, badFrac f
 				if i >= n {
 					return
 				}
-				a := f.Actors[i%len(f.Actors)]
+				seq := m.First + i
+				a := f.Actors[seq%len(f.Actors)]
 				var r Request
 				var err error
 				switch kinds[i] {
 				case KindAccept, KindBadSig:
-					r, err = sign(a, host, path, noteBody(a, i, host), now)
+					r, err = sign(a, host, path, noteBody(a, seq, host), now)
 					if kinds[i] == KindBadSig {
 						r.Headers[3][1] = corrupt(r.Headers[3][1])
 					}
 				case KindBlocked:
-					r = blockedRequest(a, host, path, i, now)
+					r = blockedRequest(a, host, path, seq, now)
 				case KindDuplicate:
 					// filled in below, from an earlier accepted request
 				}
@@ -147,7 +170,7 @@ func Presign(f *Fleet, host, path string, n int, dupFrac, blockedFrac, badFrac f
 		case KindDuplicate:
 			if last < 0 {
 				out[i].Kind = KindBlocked
-				out[i] = blockedRequest(f.Actors[0], host, path, i, now)
+				out[i] = blockedRequest(f.Actors[0], host, path, m.First+i, now)
 				continue
 			}
 			// Replay a recent accept: far enough back that it was answered.
