@@ -20,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/palisade-fedi/palisade/relay/netguard"
 	"github.com/palisade-fedi/palisade/store/local"
 )
@@ -560,4 +563,55 @@ func BenchmarkResolveMemoryHit(b *testing.B) {
 			i++
 		}
 	})
+}
+
+func TestRedirectToAnotherHostRefused(t *testing.T) {
+	a, _ := rsaKeys(t)
+	evil := newOrigin(t)
+	evil.serve("/users/alice", mastodonActor(evil.url("/users/alice"), pkixPEM(t, &a.PublicKey)))
+	o := newOrigin(t)
+	// Same IP, different port: a different host[:port] origin.
+	o.handle("/users/alice", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, evil.url("/users/alice"), http.StatusFound)
+	})
+	r, _, _ := newResolver(t, nil)
+	if _, _, err := r.Resolve(context.Background(), o.url("/users/alice#main-key")); err == nil || !strings.Contains(err.Error(), "redirected to another host") {
+		t.Fatalf("cross-host redirect: %v", err)
+	}
+}
+
+func TestCollectorExportsStats(t *testing.T) {
+	r := New(Options{Allowed: func(string) bool { return false }})
+	r.Resolve(context.Background(), "https://blocked.example/u#k")
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(r.Collector())
+	n, err := testutil.GatherAndCount(reg, "palisade_keys_blocked_total")
+	if err != nil || n != 1 {
+		t.Fatalf("gather: %d %v", n, err)
+	}
+	if v := testutil.ToFloat64(collectorMetric(r, "palisade_keys_blocked_total")); v != 1 {
+		t.Fatalf("blocked_total = %v", v)
+	}
+}
+
+// collectorMetric narrows the collector to one metric for testutil.
+func collectorMetric(r *Resolver, name string) prometheus.Collector {
+	return filtered{r.Collector(), name}
+}
+
+type filtered struct {
+	c    prometheus.Collector
+	name string
+}
+
+func (f filtered) Describe(ch chan<- *prometheus.Desc) { f.c.Describe(ch) }
+func (f filtered) Collect(ch chan<- prometheus.Metric) {
+	all := make(chan prometheus.Metric, 32)
+	f.c.Collect(all)
+	close(all)
+	for m := range all {
+		if strings.Contains(m.Desc().String(), `"`+f.name+`"`) {
+			ch <- m
+		}
+	}
 }

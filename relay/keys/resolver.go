@@ -419,6 +419,11 @@ func (r *Resolver) get(ctx context.Context, host, u string) ([]byte, error) {
 		return nil, fmt.Errorf("keys: fetching %s: %w", u, err)
 	}
 	defer resp.Body.Close()
+	// A key is vouched for by its own host: a redirect elsewhere would let
+	// another server answer for it.
+	if final, err := activity.Host(resp.Request.URL.String()); err != nil || final != host {
+		return nil, fmt.Errorf("keys: fetching %s was redirected to another host (%s); refusing", u, resp.Request.URL.Host)
+	}
 	switch {
 	case resp.StatusCode == http.StatusGone:
 		return nil, fmt.Errorf("%w: %s", ErrGone, u)
