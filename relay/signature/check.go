@@ -99,7 +99,7 @@ func CheckHeaders(p Params, r *Request, c Checks) error {
 		}
 	}
 	if date {
-		d := r.Header("date")
+		d := r.header("date")
 		if d == "" {
 			return fail(ReasonSignedHeaderAbsent, "date is signed but the request has no Date header")
 		}
@@ -112,8 +112,8 @@ func CheckHeaders(p Params, r *Request, c Checks) error {
 		}
 	}
 
-	if c.RequireDigest && !((digest && r.Header("digest") != "") || (contentDigest && r.Header("content-digest") != "")) {
-		if r.Header("digest") != "" || r.Header("content-digest") != "" {
+	if c.RequireDigest && !((digest && r.header("digest") != "") || (contentDigest && r.header("content-digest") != "")) {
+		if r.header("digest") != "" || r.header("content-digest") != "" {
 			return fail(ReasonDigestUnsigned, "the body digest header is present but not in the signed headers, so it does not bind the body")
 		}
 		return fail(ReasonDigestMissing, "a POST must carry a signed Digest (or Content-Digest) of its body")
@@ -127,9 +127,9 @@ func checkDigests(signed []string, r *Request, body []byte) error {
 	for _, h := range signed {
 		switch h {
 		case "digest":
-			dg = r.Header("digest")
+			dg = r.header("digest")
 		case "content-digest":
-			cd = r.Header("content-digest")
+			cd = r.header("content-digest")
 		}
 	}
 	if dg == "" && cd == "" {

@@ -58,17 +58,25 @@ type Request struct {
 	Header func(lowerName string) string
 }
 
+// header is r.Header tolerating a nil func (no headers at all).
+func (r *Request) header(name string) string {
+	if r.Header == nil {
+		return ""
+	}
+	return r.Header(name)
+}
+
 // ParseRequest finds the signature of r and parses it. A request carrying
 // Signature-Input is RFC 9421 (ParseRFC9421); otherwise the draft-cavage
 // Signature header, or failing that an "Authorization: Signature ..." header
 // (the older form of the draft).
 func ParseRequest(r *Request) (Params, error) {
-	if si := r.Header("signature-input"); si != "" {
-		return ParseRFC9421([]byte(si), []byte(r.Header("signature")))
+	if si := r.header("signature-input"); si != "" {
+		return ParseRFC9421([]byte(si), []byte(r.header("signature")))
 	}
-	s := r.Header("signature")
+	s := r.header("signature")
 	if s == "" {
-		if a := r.Header("authorization"); len(a) > len("Signature ") && strings.EqualFold(a[:len("Signature ")], "Signature ") {
+		if a := r.header("authorization"); len(a) > len("Signature ") && strings.EqualFold(a[:len("Signature ")], "Signature ") {
 			s = a
 		}
 	}

@@ -239,7 +239,7 @@ func checkRFC9421(p Params, r *Request, c Checks) error {
 		return err
 	}
 	if c.RequireDigest && !digest {
-		if r.Header("content-digest") != "" || r.Header("digest") != "" {
+		if r.header("content-digest") != "" || r.header("digest") != "" {
 			return fail(ReasonDigestUnsigned, "the body digest header is present but not covered by the signature, so it does not bind the body")
 		}
 		return fail(ReasonDigestMissing, "a POST must carry a covered Content-Digest of its body")
@@ -281,7 +281,7 @@ func appendSignatureBase(b []byte, p Params, r *Request) ([]byte, error) {
 			if lowerASCII(h) != h || h == "" {
 				return nil, fail(ReasonMalformedSignature, "component "+quoteShort(h)+" is not a lowercase field name")
 			}
-			v := r.Header(h)
+			v := r.header(h)
 			if h == "host" && v == "" {
 				v = r.Host
 			}
@@ -301,7 +301,7 @@ func appendSignatureBase(b []byte, p Params, r *Request) ([]byte, error) {
 func appendAuthority(b []byte, r *Request) []byte {
 	h := r.Host
 	if h == "" {
-		h = r.Header("host")
+		h = r.header("host")
 	}
 	h = strings.TrimSuffix(h, ":443")
 	return append(b, lowerASCII(h)...)

@@ -144,7 +144,7 @@ func appendSigningString(b []byte, p Params, r *Request, withQuery bool) ([]byte
 				v = r.Host
 			}
 			if v == "" {
-				v = r.Header(h)
+				v = r.header(h)
 			}
 			if v == "" {
 				return nil, fail(ReasonSignedHeaderAbsent, quoteShort(h)+" is in the signed headers but not in the request")
