@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 
@@ -15,17 +17,25 @@ import (
 	"github.com/palisade-fedi/palisade/relay/ingress"
 	"github.com/palisade-fedi/palisade/rules"
 	"github.com/palisade-fedi/palisade/store/local"
+	"github.com/palisade-fedi/palisade/store/pg"
 )
 
 // policyRuntime owns the policy engine of a serving node: it compiles the
 // configured sources, reloads them on SIGHUP, and records decisions.
 type policyRuntime struct {
+	cfg    Config
+	log    *slog.Logger
+	db     *pg.DB
+	local  *local.DB
 	engine *policy.Engine
 	*ingress.EnginePolicy
-	sink *ingress.LogSink
+	decisions *local.Log
+	sink      *ingress.LogSink
 }
 
-func newPolicyRuntime(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*policyRuntime, error) {
+// newPolicyRuntime compiles the configured policy. db and ldb may be nil in
+// tools that only evaluate.
+func newPolicyRuntime(ctx context.Context, cfg Config, db *pg.DB, ldb *local.DB, reg prometheus.Registerer, log *slog.Logger) (*policyRuntime, error) {
 	src, err := policySource(cfg)
 	if err != nil {
 		return nil, err
@@ -37,15 +47,31 @@ func newPolicyRuntime(cfg Config, reg prometheus.Registerer, log *slog.Logger) (
 	e := policy.NewEngine(snap)
 	reg.MustRegister(e.Collector())
 	log.Info("policy loaded", "mode", snap.Mode().String(), "domains", snap.Domains(), "rules", len(snap.Rules()))
-	return &policyRuntime{engine: e, EnginePolicy: &ingress.EnginePolicy{Engine: e}}, nil
+	p := &policyRuntime{cfg: cfg, log: log, db: db, local: ldb, engine: e, EnginePolicy: &ingress.EnginePolicy{Engine: e}}
+	if ldb != nil {
+		l, err := ldb.Log("decisions", local.LogOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("decision log: %w", err)
+		}
+		p.decisions = l
+		p.sink = ingress.NewLogSink(l, log)
+	}
+	return p, nil
 }
+
+// run does the policy's background work until ctx ends.
+func (p *policyRuntime) run(ctx context.Context) {}
+
+// routes adds the policy's admin endpoints to the admin listener.
+func (p *policyRuntime) routes(mux *http.ServeMux) {}
 
 // allowedHost is the key resolver's gate: never fetch from a refused host.
 func (p *policyRuntime) allowedHost(host string) bool { return !p.engine.Gate(host).Refuse }
 
 // reload recompiles every source; a broken file never replaces the working
 // policy, and the error names the file and line.
-func (p *policyRuntime) reload(cfg Config, log *slog.Logger) {
+func (p *policyRuntime) reload(ctx context.Context) {
+	cfg, log := p.cfg, p.log
 	src, err := policySource(cfg)
 	if err == nil {
 		err = p.engine.Reload(src)
@@ -58,14 +84,12 @@ func (p *policyRuntime) reload(cfg Config, log *slog.Logger) {
 	log.Info("policy reloaded", "domains", s.Domains(), "rules", len(s.Rules()))
 }
 
-// decisionLog starts recording decisions into the local store.
-func (p *policyRuntime) decisionLog(db *local.DB) ingress.DecisionSink {
-	l, err := db.Log("decisions", local.LogOptions{})
-	if err != nil {
-		slog.Warn("decision log unavailable", "err", err)
+// decisionSink is where the ingress records decisions (nil without a
+// local store).
+func (p *policyRuntime) decisionSink() ingress.DecisionSink {
+	if p.sink == nil {
 		return nil
 	}
-	p.sink = ingress.NewLogSink(l, slog.Default())
 	return p.sink
 }
 

@@ -104,7 +104,8 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 	if err != nil {
 		return fmt.Errorf("listen.admin %s: %w", cfg.Listen.Admin, err)
 	}
-	admin := &http.Server{Handler: n.adminMux(), ReadHeaderTimeout: 10 * time.Second}
+	adminMux := n.adminMux()
+	admin := &http.Server{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
 	go admin.Serve(adminLn)
 	defer admin.Close()
 
@@ -121,9 +122,10 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 	}
 	defer n.closeDatabase()
 
-	if n.policy, err = newPolicyRuntime(cfg, n.reg, log); err != nil {
+	if n.policy, err = newPolicyRuntime(ctx, cfg, n.db, n.local, n.reg, log); err != nil {
 		return err
 	}
+	defer n.policy.close()
 	guard := &netguard.Guard{AllowPrivate: cfg.Fed.AllowPrivateAddresses}
 	n.keys = keys.New(keys.Options{
 		Store:              n.local,
@@ -137,6 +139,9 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 		Allowed:            n.policy.allowedHost,
 		AllowHTTP:          cfg.Fed.AllowHTTP,
 	})
+	n.policy.routes(adminMux)
+	go n.policy.run(ctx)
+
 	var trusted []netip.Prefix
 	for _, p := range cfg.Proxy.Trusted {
 		pfx, _ := parsePrefix(p) // validated by Config.Validate
@@ -159,7 +164,7 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 		Queue:     n.inbound,
 		Keys:      n.keys,
 		Policy:    n.policy,
-		Decisions: n.policy.decisionLog(n.local),
+		Decisions: n.policy.decisionSink(),
 	})
 	if err != nil {
 		return err
@@ -204,7 +209,7 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 	for {
 		select {
 		case <-hup:
-			n.policy.reload(cfg, log)
+			n.policy.reload(ctx)
 			continue
 		case err := <-serveErr:
 			if err != nil {
@@ -222,7 +227,6 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 	if err := srv.ShutdownWithContext(sctx); err != nil {
 		log.Warn("in-flight requests did not finish in time", "err", err)
 	}
-	n.policy.close()
 	log.Info("stopped")
 	return nil
 }
@@ -293,7 +297,7 @@ func (n *node) closeDatabase() {
 
 // adminMux serves /metrics, /healthz (the process is alive) and /readyz
 // (the node accepts traffic: stores open, database reachable, not stopping).
-func (n *node) adminMux() http.Handler {
+func (n *node) adminMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
