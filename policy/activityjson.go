@@ -6,6 +6,7 @@ import (
 	"errors"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // A small single-pass JSON reader for activities. encoding/json costs
@@ -237,8 +238,9 @@ var strSpecial = func() (t [256]bool) {
 // byte" test, applied per condition).
 func special8(x uint64) bool {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	hasZero := func(v uint64) uint64 { return (v - lo) & ^v & hi }
-	return (x&hi)|((x-0x20*lo)&^x&hi)|hasZero(x^('"'*lo))|hasZero(x^('\\'*lo)) != 0
+	q := x ^ ('"' * lo)
+	bs := x ^ ('\\' * lo)
+	return (x|((x-0x20*lo)&^x)|((q-lo)&^q)|((bs-lo)&^bs))&hi != 0
 }
 
 // hex4 decodes four validated hex digits.
@@ -357,54 +359,72 @@ func (d *jdoc) str(sp jspan) string {
 func decodeJSONString(body []byte) string {
 	out := make([]byte, 0, len(body))
 	for i := 0; i < len(body); {
-		c := body[i]
-		if c == '\\' {
-			switch body[i+1] {
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
-			case 'u':
-				r := hex4(body[i+2 : i+6])
-				i += 6
-				if utf16.IsSurrogate(r) {
-					if i+6 <= len(body) && body[i] == '\\' && body[i+1] == 'u' {
-						if dec := utf16.DecodeRune(r, hex4(body[i+2:i+6])); dec != utf8.RuneError {
-							out = utf8.AppendRune(out, dec)
-							i += 6
-							continue
-						}
+		// Copy the run up to the next escape at once; Mastodon escapes
+		// every < and > as \u003c/\u003e, so runs are short but many.
+		j := bytes.IndexByte(body[i:], '\\')
+		if j < 0 {
+			j = len(body) - i
+		}
+		if run := body[i : i+j]; utf8.Valid(run) {
+			out = append(out, run...)
+		} else {
+			out = appendValidUTF8(out, run)
+		}
+		i += j
+		if i >= len(body) {
+			break
+		}
+		switch body[i+1] {
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r := hex4(body[i+2 : i+6])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if i+6 <= len(body) && body[i] == '\\' && body[i+1] == 'u' {
+					if dec := utf16.DecodeRune(r, hex4(body[i+2:i+6])); dec != utf8.RuneError {
+						out = utf8.AppendRune(out, dec)
+						i += 6
+						continue
 					}
-					r = utf8.RuneError
 				}
-				out = utf8.AppendRune(out, r)
-				continue
-			default: // '"', '\\', '/'
-				out = append(out, body[i+1])
+				r = utf8.RuneError
 			}
-			i += 2
+			if r < utf8.RuneSelf {
+				out = append(out, byte(r))
+			} else {
+				out = utf8.AppendRune(out, r)
+			}
 			continue
+		default: // '"', '\\', '/'
+			out = append(out, body[i+1])
 		}
-		if c < utf8.RuneSelf {
-			out = append(out, c)
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(body[i:])
+		i += 2
+	}
+	return unsafe.String(unsafe.SliceData(out), len(out)) // out is not used again
+}
+
+// appendValidUTF8 appends b with each invalid byte replaced by U+FFFD, as
+// encoding/json does.
+func appendValidUTF8(out, b []byte) []byte {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
 		if r == utf8.RuneError && size == 1 {
 			out = utf8.AppendRune(out, utf8.RuneError)
 		} else {
-			out = append(out, body[i:i+size]...)
+			out = append(out, b[i:i+size]...)
 		}
 		i += size
 	}
-	return string(out)
+	return out
 }
 
 // membersValidating is members for a document not yet validated: it
@@ -506,6 +526,33 @@ func (d *jdoc) elems(sp jspan, fn func(v jspan)) {
 		}
 		i++
 	}
+}
+
+// view returns the string at sp without copying when it has no escapes:
+// the result aliases the document and MUST NOT be kept beyond the parse.
+func (d *jdoc) view(sp jspan) string {
+	if !sp.ok() || d.b[sp.s] != '"' {
+		return ""
+	}
+	body := d.b[sp.s+1 : sp.e-1]
+	if bytes.IndexByte(body, '\\') < 0 {
+		return unsafe.String(unsafe.SliceData(body), len(body))
+	}
+	return decodeJSONString(body)
+}
+
+// refView is ref without copying (see view): a string, or an object's id.
+func (d *jdoc) refView(sp jspan) string {
+	if !sp.ok() {
+		return ""
+	}
+	switch d.b[sp.s] {
+	case '"':
+		return d.view(sp)
+	case '{':
+		return d.view(d.field(sp, "id"))
+	}
+	return ""
 }
 
 // firstString returns a string, or the first string of an array.

@@ -122,3 +122,20 @@ func TestSpecial8(t *testing.T) {
 		}
 	}
 }
+
+// Long address lists outgrow the parser's inline buffers.
+func TestManyRecipients(t *testing.T) {
+	var to []string
+	for i := 0; i < 100; i++ {
+		to = append(to, `"https://b.example/users/`+strings.Repeat("u", i)+`"`)
+	}
+	raw := `{"type":"Create","actor":"https://a.example/u","to":[` + strings.Join(to, ",") + `],"cc":[` + strings.Join(to[:50], ",") + `,"https://www.w3.org/ns/activitystreams#Public"],"object":"https://a.example/n/1"}`
+	in, err := InputFromActivity([]byte(raw), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := in.Content()
+	if c.Recipients != 100 || c.Visibility != VisibilityUnlisted {
+		t.Fatalf("recipients %d visibility %s, want 100 unlisted", c.Recipients, c.Visibility)
+	}
+}

@@ -445,21 +445,23 @@ func (in *Input) parseRaw() error {
 	}
 
 	// Addressing: the object's when it has any (Mastodon copies it to the
-	// Create anyway), else the activity's.
-	var addr [8]string
-	var to, cc []string
+	// Create anyway), else the activity's. The addresses are views into
+	// Raw, only compared and counted here, never kept.
+	toSp, ccSp := a.to, a.cc
 	if embedded && (o.to.ok() || o.cc.ok()) {
-		to = d.refs(o.to, addr[:0])
-		cc = d.refs(o.cc, to[len(to):len(to)])
-	} else {
-		to = d.refs(a.to, addr[:0])
-		cc = d.refs(a.cc, to[len(to):len(to)])
+		toSp, ccSp = o.to, o.cc
 	}
+	var addr [16]string
+	to := addr[:0]
+	d.elems(toSp, func(v jspan) { to = append(to, d.refView(v)) })
+	cc := to[len(to):len(to)]
+	d.elems(ccSp, func(v jspan) { cc = append(cc, d.refView(v)) })
 	c.Visibility = visibilityOf(to, cc)
-	var recips []string
+	var rbuf [32]string
+	recips := rbuf[:0]
 	for _, sp := range []jspan{a.to, a.cc, a.bto, a.bcc, o.to, o.cc, o.bto, o.bcc} {
 		d.elems(sp, func(v jspan) {
-			if r := d.ref(v); r != "" && !isPublic(r) {
+			if r := d.refView(v); r != "" && !isPublic(r) {
 				recips = appendUnique(recips, r)
 			}
 		})
@@ -650,10 +652,14 @@ func stripHTML(s string, onLink func(href, class string)) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '<' {
-			b.WriteByte(c)
-			i++
+		if s[i] != '<' {
+			// Copy the run of text up to the next tag in one go.
+			j := strings.IndexByte(s[i:], '<')
+			if j < 0 {
+				j = len(s) - i
+			}
+			b.WriteString(s[i : i+j])
+			i += j
 			continue
 		}
 		// Find the end of the tag, skipping quoted attribute values.
@@ -700,8 +706,14 @@ func stripHTML(s string, onLink func(href, class string)) string {
 
 // attr returns the value of the named attribute in the inside of a tag.
 func attr(tag, name string) string {
+	// Attribute names are lowercase in what every major server sends; the
+	// case-insensitive search is only the fallback.
+	find := strings.Index
+	if strings.Index(tag, name) < 0 {
+		find = indexFold
+	}
 	for i := 0; i < len(tag); {
-		k := indexFold(tag[i:], name)
+		k := find(tag[i:], name)
 		if k < 0 {
 			return ""
 		}

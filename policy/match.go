@@ -271,10 +271,11 @@ const allFields fieldMask = 1<<fieldContent | 1<<fieldSummary | 1<<fieldName
 var fieldNames = [...]string{"content", "summary", "name"}
 
 type keywordCond struct {
-	fields  fieldMask
-	words   []string            // single-word keywords, as listed
-	set     map[string]struct{} // the same, for long keyword lists
-	phrases []string            // " multi word " keywords
+	fields     fieldMask
+	words      []string            // single-word keywords, as listed
+	set        map[string]struct{} // the same, for long keyword lists
+	phrases    []string            // " multi word " keywords
+	firstWords []string            // the first word of each phrase
 }
 
 // matchField returns the first keyword found in one field, or "".
@@ -297,7 +298,7 @@ func (k *keywordCond) matchField(in *Input, f textField) string {
 			}
 		}
 	}
-	if len(k.phrases) > 0 {
+	if k.phraseIn(in, f) {
 		joined := in.joinedWords(f)
 		for _, ph := range k.phrases {
 			if strings.Contains(joined, ph) {
@@ -306,6 +307,29 @@ func (k *keywordCond) matchField(in *Input, f textField) string {
 		}
 	}
 	return ""
+}
+
+// phraseIn reports whether a phrase keyword occurs in the field. A phrase
+// can only occur when its first word does, which a binary search over the
+// field's words rules out cheaply before scanning the text.
+func (k *keywordCond) phraseIn(in *Input, f textField) bool {
+	if len(k.phrases) == 0 {
+		return false
+	}
+	words := in.words(f)
+	if len(words) == 0 {
+		return false
+	}
+	joined := in.joinedWords(f)
+	for i, ph := range k.phrases {
+		if _, ok := slices.BinarySearch(words, k.firstWords[i]); !ok {
+			continue
+		}
+		if strings.Contains(joined, ph) {
+			return true
+		}
+	}
+	return false
 }
 
 func (k *keywordCond) find(in *Input) (string, textField) {
@@ -340,14 +364,12 @@ func condKeywords(k *keywordCond, l []string) cond {
 			if in.keywordHit(ref.id) {
 				return true
 			}
+			if len(k.phrases) == 0 {
+				return false
+			}
 			for f := fieldContent; f <= fieldName; f++ {
-				if k.fields&(1<<f) != 0 && len(k.phrases) > 0 {
-					joined := in.joinedWords(f)
-					for _, ph := range k.phrases {
-						if strings.Contains(joined, ph) {
-							return true
-						}
-					}
+				if k.fields&(1<<f) != 0 && k.phraseIn(in, f) {
+					return true
 				}
 			}
 			return false
@@ -462,7 +484,7 @@ func fieldList(m fieldMask) string {
 
 func containsFold(l []string, s string) bool {
 	for _, x := range l {
-		if strings.EqualFold(x, s) {
+		if x == s || len(x) == len(s) && strings.EqualFold(x, s) {
 			return true
 		}
 	}

@@ -415,6 +415,7 @@ func (p *ruleParser) parseCond(k, v *yaml.Node, fields fieldMask) (cond, error) 
 				kw.words = append(kw.words, toks[0])
 			default:
 				kw.phrases = append(kw.phrases, " "+strings.Join(toks, " ")+" ")
+				kw.firstWords = append(kw.firstWords, toks[0])
 			}
 		}
 		return condKeywords(kw, l), nil
