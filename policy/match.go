@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -548,8 +547,17 @@ func (in *Input) tokenizeFields() {
 		if len(toks) == 0 {
 			continue
 		}
-		in.joined[f] = " " + strings.Join(toks, " ") + " "
-		sort.Strings(toks)
+		// The words in order, space-enclosed, for phrases. They are
+		// substrings of lt, so their total length is below len(lt).
+		var b strings.Builder
+		b.Grow(len(lt) + 2)
+		b.WriteByte(' ')
+		for _, t := range toks {
+			b.WriteString(t)
+			b.WriteByte(' ')
+		}
+		in.joined[f] = b.String()
+		slices.Sort(toks)
 		in.tok[f] = slices.Compact(toks)
 	}
 }
