@@ -142,6 +142,7 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 	n.policy.routes(adminMux)
 	go n.policy.run(ctx)
 
+	n.reg.MustRegister(n.keys.Collector())
 	var trusted []netip.Prefix
 	for _, p := range cfg.Proxy.Trusted {
 		pfx, _ := parsePrefix(p) // validated by Config.Validate

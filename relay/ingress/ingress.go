@@ -263,21 +263,10 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 	}
 	st.done(iTransport)
 
-	// 2. Signature header.
-	if len(req.Header.Peek("Signature-Input")) > 0 {
-		return end(stageSignature, "rfc9421_unsupported", fasthttp.StatusUnauthorized,
-			"RFC 9421 signatures are not accepted yet; sign with draft-cavage HTTP signatures")
-	}
-	sigHeader := req.Header.Peek("Signature")
-	if len(sigHeader) == 0 {
-		if a := req.Header.Peek("Authorization"); len(a) > 10 && bytes.EqualFold(a[:10], []byte("signature ")) {
-			sigHeader = a[10:]
-		}
-	}
-	if len(sigHeader) == 0 {
-		return end(stageSignature, "missing_signature", fasthttp.StatusUnauthorized, "missing Signature header")
-	}
-	params, err := signature.ParseSignature(sigHeader)
+	// 2. Signature header: draft-cavage Signature (or Authorization:
+	// Signature), or RFC 9421 Signature-Input + Signature.
+	sreq := in.signatureRequest(ctx)
+	params, err := signature.ParseRequest(sreq)
 	if err != nil {
 		return end(stageSignature, signature.ReasonOf(err), fasthttp.StatusUnauthorized, err.Error())
 	}
@@ -288,8 +277,9 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 	st.done(iSignature)
 
 	// 3. Domain gate, before anything is fetched or computed for the sender.
+	// Domain policy is by host name: a port does not make another domain.
 	if in.d.Policy != nil {
-		if refuse, reason := in.d.Policy.Gate(keyHost); refuse {
+		if refuse, reason := in.d.Policy.Gate(hostOnly(keyHost)); refuse {
 			return end(stageDomain, reason, in.o.BlockedStatus, "refused")
 		}
 	}
@@ -313,7 +303,6 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 	st.done(iRate)
 
 	// 5. Digest, date window, required signed headers.
-	sreq := in.signatureRequest(ctx)
 	if err := signature.CheckHeaders(params, sreq, signature.Checks{Now: start, RequireDigest: true, Body: body}); err != nil {
 		reason := signature.ReasonOf(err)
 		stage := stageSignature
