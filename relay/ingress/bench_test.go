@@ -179,4 +179,3 @@ func verifyCPU(b *testing.B) time.Duration {
 	}
 	return (cpuTime() - c0) / n
 }
-
