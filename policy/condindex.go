@@ -21,6 +21,7 @@ type condIndex struct {
 type wordHit struct {
 	id     uint32
 	fields fieldMask
+	phrase bool // the first word of one of the condition's phrases
 }
 
 // indexRef is what an indexed condition holds: its kind and id, filled in
@@ -50,7 +51,10 @@ func (x *condIndex) addKeywords(ref *indexRef, k *keywordCond) {
 		x.words = map[string][]wordHit{}
 	}
 	for _, w := range k.words {
-		x.words[w] = append(x.words[w], wordHit{ref.id, k.fields})
+		x.words[w] = append(x.words[w], wordHit{ref.id, k.fields, false})
+	}
+	for _, w := range k.firstWords {
+		x.words[w] = append(x.words[w], wordHit{ref.id, k.fields, true})
 	}
 }
 
@@ -97,6 +101,7 @@ type indexState struct {
 	kwDone  bool
 	domHits bitset
 	kwHits  bitset
+	phrHits bitset
 }
 
 func (in *Input) bindIndex(x *condIndex) {
@@ -143,10 +148,16 @@ func (in *Input) keywordHit(id uint32) bool {
 		st.kwDone = true
 		x := st.of
 		st.kwHits.reset(x.nKw)
+		st.phrHits.reset(x.nKw)
 		for f := fieldContent; f <= fieldName; f++ {
 			for _, w := range in.words(f) {
 				for _, h := range x.words[w] {
-					if h.fields&(1<<f) != 0 {
+					if h.fields&(1<<f) == 0 {
+						continue
+					}
+					if h.phrase {
+						st.phrHits.set(h.id)
+					} else {
 						st.kwHits.set(h.id)
 					}
 				}
@@ -155,6 +166,11 @@ func (in *Input) keywordHit(id uint32) bool {
 	}
 	return st.kwHits.has(id)
 }
+
+// phraseCandidate reports whether the first word of one of keyword
+// condition id's phrases occurs in a field it looks at. keywordHit must
+// have been called for the Input first.
+func (in *Input) phraseCandidate(id uint32) bool { return in.idx.phrHits.has(id) }
 
 func indexDot(s string) int {
 	for i := 0; i < len(s); i++ {

@@ -272,32 +272,20 @@ var fieldNames = [...]string{"content", "summary", "name"}
 type keywordCond struct {
 	fields     fieldMask
 	words      []string            // single-word keywords, as listed
-	set        map[string]struct{} // the same, for long keyword lists
+	set        map[string]struct{} // the same, as a set
 	phrases    []string            // " multi word " keywords
 	firstWords []string            // the first word of each phrase
 }
 
-// matchField returns the first keyword found in one field, or "".
+// matchField returns the first keyword found in one field, or "". It is
+// the explanation's path; decisions go through the snapshot's index.
 func (k *keywordCond) matchField(in *Input, f textField) string {
-	words := in.words(f)
-	if len(words) > 0 {
-		// Binary-search each keyword in the field's sorted words, or look
-		// each word up in the keyword set, whichever is fewer steps.
-		if k.set != nil && len(words) < len(k.words) {
-			for _, w := range words {
-				if _, ok := k.set[w]; ok {
-					return w
-				}
-			}
-		} else {
-			for _, kw := range k.words {
-				if _, ok := slices.BinarySearch(words, kw); ok {
-					return kw
-				}
-			}
+	for _, w := range in.words(f) {
+		if _, ok := k.set[w]; ok {
+			return w
 		}
 	}
-	if k.phraseIn(in, f) {
+	if len(k.phrases) > 0 {
 		joined := in.joinedWords(f)
 		for _, ph := range k.phrases {
 			if strings.Contains(joined, ph) {
@@ -306,29 +294,6 @@ func (k *keywordCond) matchField(in *Input, f textField) string {
 		}
 	}
 	return ""
-}
-
-// phraseIn reports whether a phrase keyword occurs in the field. A phrase
-// can only occur when its first word does, which a binary search over the
-// field's words rules out cheaply before scanning the text.
-func (k *keywordCond) phraseIn(in *Input, f textField) bool {
-	if len(k.phrases) == 0 {
-		return false
-	}
-	words := in.words(f)
-	if len(words) == 0 {
-		return false
-	}
-	joined := in.joinedWords(f)
-	for i, ph := range k.phrases {
-		if _, ok := slices.BinarySearch(words, k.firstWords[i]); !ok {
-			continue
-		}
-		if strings.Contains(joined, ph) {
-			return true
-		}
-	}
-	return false
 }
 
 func (k *keywordCond) find(in *Input) (string, textField) {
@@ -343,11 +308,9 @@ func (k *keywordCond) find(in *Input) (string, textField) {
 }
 
 func condKeywords(k *keywordCond, l []string) cond {
-	if len(k.words) > 16 {
-		k.set = make(map[string]struct{}, len(k.words))
-		for _, w := range k.words {
-			k.set[w] = struct{}{}
-		}
+	k.set = make(map[string]struct{}, len(k.words))
+	for _, w := range k.words {
+		k.set[w] = struct{}{}
 	}
 	want := strings.Join(l, ", ")
 	if len(l) > 8 {
@@ -363,12 +326,19 @@ func condKeywords(k *keywordCond, l []string) cond {
 			if in.keywordHit(ref.id) {
 				return true
 			}
-			if len(k.phrases) == 0 {
+			// A phrase can only occur where its first word does; the index
+			// says whether any first word occurs before the text is scanned.
+			if len(k.phrases) == 0 || !in.phraseCandidate(ref.id) {
 				return false
 			}
 			for f := fieldContent; f <= fieldName; f++ {
-				if k.fields&(1<<f) != 0 && k.phraseIn(in, f) {
-					return true
+				if k.fields&(1<<f) != 0 {
+					joined := in.joinedWords(f)
+					for _, ph := range k.phrases {
+						if strings.Contains(joined, ph) {
+							return true
+						}
+					}
 				}
 			}
 			return false
@@ -520,7 +490,7 @@ func fmtAge(d time.Duration) string {
 	return fmt.Sprintf("%ds", int(d.Seconds()))
 }
 
-// words returns the sorted, deduplicated lowercased words of a text field.
+// words returns the lowercased words of a text field, in order.
 func (in *Input) words(f textField) []string {
 	in.tokenizeFields()
 	return in.tok[f]
@@ -557,7 +527,6 @@ func (in *Input) tokenizeFields() {
 			b.WriteByte(' ')
 		}
 		in.joined[f] = b.String()
-		slices.Sort(toks)
-		in.tok[f] = slices.Compact(toks)
+		in.tok[f] = toks
 	}
 }
