@@ -130,6 +130,9 @@ func (l *Log) Len() int64 {
 // call again with to set to the last at seen (records sharing that exact
 // nanosecond on a page boundary are then skipped).
 func (l *Log) Scan(from, to time.Time, fn func(at time.Time, rec []byte) bool) error {
+	if !from.Before(to) {
+		return nil
+	}
 	db := l.db
 	if err := db.enter(); err != nil {
 		return err
