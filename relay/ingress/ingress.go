@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -167,6 +169,17 @@ func (in *Ingress) Handler(next fasthttp.RequestHandler) fasthttp.RequestHandler
 	}
 }
 
+// recoverPanic turns a panic in the pipeline into a 500 that is counted and
+// logged with the stack, so no input can take the node down.
+func (in *Ingress) recoverPanic(ctx *fasthttp.RequestCtx) {
+	if r := recover(); r != nil {
+		in.m.count("panic", "internal_error", fasthttp.StatusInternalServerError)
+		in.log.Error("panic in the inbox pipeline", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		ctx.ResetBody()
+		ctx.Error("internal error", fasthttp.StatusInternalServerError)
+	}
+}
+
 // ErrorHandler counts transport errors fasthttp answers itself (a body over
 // the cap, a malformed request line), so every ending is in the metrics.
 // Install it as fasthttp.Server.ErrorHandler.
@@ -176,12 +189,19 @@ func (in *Ingress) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 		ctx.Error("request body too large", fasthttp.StatusRequestEntityTooLarge)
 		return
 	}
+	var small *fasthttp.ErrSmallBuffer
+	if errors.As(err, &small) || errors.Is(err, fasthttp.ErrSmallReadBuffer) {
+		in.m.count(stageTransport, "headers_too_large", fasthttp.StatusRequestHeaderFieldsTooLarge)
+		ctx.Error("request headers too large", fasthttp.StatusRequestHeaderFieldsTooLarge)
+		return
+	}
 	in.m.count(stageTransport, "malformed_request", fasthttp.StatusBadRequest)
 	ctx.Error("malformed request", fasthttp.StatusBadRequest)
 }
 
 // ServeInbox runs one inbox request through the pipeline and answers it.
 func (in *Ingress) ServeInbox(ctx *fasthttp.RequestCtx) {
+	defer in.recoverPanic(ctx)
 	start := in.now()
 	in.m.inflight.Inc()
 	e := in.process(ctx, start)

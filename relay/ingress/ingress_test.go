@@ -555,3 +555,43 @@ func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 type discardLogger struct{}
 
 func (discardLogger) Printf(string, ...any) {}
+
+type panickyPolicy struct{ staticPolicy }
+
+func (panickyPolicy) Decide(*activity.Envelope, []byte, time.Time) Verdict { panic("boom") }
+
+// A panic anywhere in the pipeline is a counted 500, not a dead node.
+func TestPanicIsContained(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.in.d.Policy = panickyPolicy{}
+	r := newRemote(t)
+	k := testKeys(t, 1)[0]
+	alice := r.actor("alice", k)
+	code, _, _ := h.send(post{body: note(alice, alice+"/statuses/1"), keyID: alice + "#main-key", key: k})
+	if code != 500 {
+		t.Fatalf("status %d, want 500", code)
+	}
+	if h.ending("panic", "internal_error", 500) != 1 {
+		t.Error("panic not counted")
+	}
+	// The node still serves.
+	h.in.d.Policy = staticPolicy{}
+	if code, _, _ := h.send(post{body: note(alice, alice+"/statuses/2"), keyID: alice + "#main-key", key: k}); code != 202 {
+		t.Fatalf("after the panic: %d", code)
+	}
+}
+
+func TestOversizeHeadersAre431(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	req, _ := http.NewRequest("POST", h.url+"/inbox", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/activity+json")
+	req.Header.Set("X-Junk", strings.Repeat("a", 16<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 431 {
+		t.Fatalf("status %d, want 431", resp.StatusCode)
+	}
+}
