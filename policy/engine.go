@@ -106,6 +106,7 @@ type Engine struct {
 	cur     atomic.Pointer[Snapshot]
 	rl      *rateLimiter
 	metrics *metrics
+	shadow  shadowSampler
 }
 
 // Option configures an Engine.
@@ -171,14 +172,16 @@ func (e *Engine) Gate(host string) GateResult { return e.cur.Load().Gate(host) }
 
 // Evaluate runs the full chain on the current snapshot: the domain gate and
 // domain table, then the content and rate rules in order. It takes rate
-// tokens and counts the decision in the engine's metrics, but records
-// nothing else: writing the decision log is the caller's job (see Record).
+// tokens, counts the decision in the engine's metrics and keeps shadow
+// samples (ShadowSamples), but records nothing else: writing the decision
+// log is the caller's job (see NewRecord).
 //
 // in is read and its lazily parsed fields are cached in it; it must not be
 // used concurrently.
 func (e *Engine) Evaluate(in *Input) Decision {
 	d := e.cur.Load().decide(in, e.rl, nil)
 	e.metrics.observe(in.host(), &d)
+	e.shadow.record(in, &d)
 	return d
 }
 

@@ -324,3 +324,24 @@ func TestParseActionNames(t *testing.T) {
 		}
 	}
 }
+
+// Shadow rules keep the latest activities they would have hit.
+func TestShadowSamples(t *testing.T) {
+	s := mustCompile(t, Source{RuleFiles: []RuleFile{{Name: "r.yaml", Data: []byte("rules:\n  - id: trial\n    match: {keywords: casino}\n    action: reject\n    shadow: true\n")}}})
+	e := NewEngine(s)
+	for i := 0; i < 25; i++ {
+		in := note("https://a.example/u/x", "casino")
+		in.ID = fmt.Sprintf("https://a.example/a/%d", i)
+		if d := e.Evaluate(in); d.Action != Accept || len(d.Shadow) != 1 {
+			t.Fatalf("shadow rule changed the decision: %s %v", d.String(), d.Shadow)
+		}
+	}
+	e.Evaluate(note("https://a.example/u/x", "nothing to see"))
+	got := e.ShadowSamples("trial")
+	if len(got) != shadowSamplesPerRule || got[0].ActivityID != "https://a.example/a/24" || got[len(got)-1].ActivityID != "https://a.example/a/5" {
+		t.Fatalf("samples: %d, newest %q", len(got), got[0].ActivityID)
+	}
+	if e.ShadowSamples("other") != nil {
+		t.Fatal("samples for a rule that never fired")
+	}
+}
