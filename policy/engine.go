@@ -191,6 +191,46 @@ func (e *Engine) Explain(in *Input) Explanation {
 	return e.cur.Load().explain(in, e.rl)
 }
 
+// RateLimit is the ingress's early rate check (DESIGN.md pipeline stage 4,
+// before the digest and any key work). It runs only the rate rules whose
+// conditions read nothing but the envelope (domain, actor, type), in chain
+// order, takes their tokens and reports the first that is over its limit.
+// in needs only Actor (and Type when rules test it); Raw is not read.
+//
+// Rules it consulted are skipped when the same Input is then evaluated, so
+// a token is taken once. Content-dependent rate rules are left to Evaluate.
+// Shadow rate rules are not consulted here.
+func (e *Engine) RateLimit(in *Input) (limited bool, retryAfter time.Duration, ruleID string) {
+	s := e.cur.Load()
+	in.earlyRates = s
+	var buf [maxHost]byte
+	host := normalizeInto(&buf, in.host())
+	in.bindIndex(s.idx)
+	for _, r := range s.rules {
+		if !r.earlyRate() {
+			continue
+		}
+		if !r.match(in) {
+			continue
+		}
+		key := in.Actor
+		if r.rate.per == perDomain {
+			key = host
+		}
+		if ok, retry, _ := e.rl.take(r.rate, r.id, key, in.now(), false); !ok {
+			e.metrics.rateLimit.Inc()
+			return true, retry, r.id
+		}
+	}
+	return false, 0, ""
+}
+
+// earlyRate reports whether RateLimit runs the rule: an enforcing reject
+// rate rule on envelope fields only.
+func (r *rule) earlyRate() bool {
+	return r.rate != nil && !r.shadow && r.action == Reject && r.cost == costEnvelope && (r.expr == nil || r.expr.cost == costEnvelope)
+}
+
 // EvaluateSnapshot runs the chain of s without an engine: no metrics, and
 // rate rules see fresh buckets. For tools (palisade rules test) and tests.
 func (s *Snapshot) EvaluateSnapshot(in *Input, now time.Time) Decision {
@@ -296,6 +336,13 @@ func (s *Snapshot) decide(in *Input, rl *rateLimiter, ex *Explanation) Decision 
 		if d.Bypassed && r.rate == nil {
 			if ex != nil {
 				ex.add(r, VerdictBypassed, "content rules do not apply to "+typ+" from a known actor")
+			}
+			continue
+		}
+		if in.earlyRates == s && r.earlyRate() {
+			// Its token was taken by RateLimit.
+			if ex != nil {
+				ex.add(r, VerdictUnderLimit, "checked by the early rate limit")
 			}
 			continue
 		}

@@ -345,3 +345,37 @@ func TestShadowSamples(t *testing.T) {
 		t.Fatal("samples for a rule that never fired")
 	}
 }
+
+// The early rate check charges envelope-only rate rules once, and leaves
+// content-dependent ones to Evaluate.
+func TestRateLimitEarly(t *testing.T) {
+	s := mustCompile(t, Source{RuleFiles: []RuleFile{{Name: "r.yaml", Data: []byte(`rules:
+  - id: per-actor
+    match: {type: Create}
+    rate: {per: actor, limit: 2, window: 1h}
+  - id: links
+    match: {links: ">= 1"}
+    rate: {per: actor, limit: 1, window: 1h}
+`)}}})
+	e := NewEngine(s)
+	for i := 0; i < 2; i++ {
+		in := note("https://a.example/u/x", "hi")
+		in.Type = "Create"
+		in.Actor = "https://a.example/u/x"
+		if limited, _, _ := e.RateLimit(in); limited {
+			t.Fatalf("post %d limited early", i)
+		}
+		if in.state&stParsed != 0 {
+			t.Fatal("early rate check parsed the content")
+		}
+		if d := e.Evaluate(in); d.RateLimited {
+			t.Fatalf("post %d limited by Evaluate: token taken twice? %v", i, d.Fired)
+		}
+	}
+	in := note("https://a.example/u/x", "hi")
+	in.Type, in.Actor = "Create", "https://a.example/u/x"
+	limited, retry, id := e.RateLimit(in)
+	if !limited || id != "per-actor" || retry < time.Second {
+		t.Fatalf("third post: limited=%v retry=%s rule=%q", limited, retry, id)
+	}
+}

@@ -124,9 +124,12 @@ type Input struct {
 	joined   [3]string   // their words in order, for phrase keywords
 	act      celActivation
 	idx      indexState
-	fsAt     time.Time
-	pubAt    time.Time
-	followed int
+	// earlyRates is the snapshot whose envelope rate rules RateLimit
+	// already charged for this Input.
+	earlyRates *Snapshot
+	fsAt       time.Time
+	pubAt      time.Time
+	followed   int
 }
 
 const (
