@@ -41,16 +41,21 @@ func checkDedupArgs(ns, id string) error {
 // dedupBounds confine probe iterators to dedup keys.
 var dedupBounds = pebble.IterOptions{LowerBound: []byte{tagDedup}, UpperBound: []byte{tagDedup + 1}}
 
-// probe looks id up in every live bucket, newest first. The newest bucket
+// probe looks id up in every live bucket.
+func (db *DB) probe(ns, id string, now time.Time) (bool, error) {
+	newest := db.bucketOf(now)
+	return db.probeRange(ns, id, newest, newest-min(uint64(db.nprobe-1), newest))
+}
+
+// probeRange looks id up in buckets newest down to oldest. The newest bucket
 // gets a point Get: retries and second deliveries land there, and a Get is
 // the cheapest hit. Older buckets share one iterator and SeekPrefixGE, which
 // consults the same bloom filters as Get but builds the per-level iterators
 // once rather than once per bucket (BenchmarkAcceptParallel: about a third
 // less CPU per accept than eight Gets).
-func (db *DB) probe(ns, id string, now time.Time) (bool, error) {
+func (db *DB) probeRange(ns, id string, newest, oldest uint64) (bool, error) {
 	bp := db.keyBufs.Get().(*[]byte)
 	defer db.keyBufs.Put(bp)
-	newest := db.bucketOf(now)
 	k := appendDedupKey((*bp)[:0], newest, ns, id)
 	*bp = k
 	_, closer, err := db.pdb.Get(k)
@@ -61,8 +66,7 @@ func (db *DB) probe(ns, id string, now time.Time) (bool, error) {
 	if !errors.Is(err, pebble.ErrNotFound) {
 		return false, fmt.Errorf("local: dedup lookup in %q: %w", ns, err)
 	}
-	older := min(uint64(db.nprobe-1), newest)
-	if older == 0 {
+	if oldest >= newest {
 		return false, nil
 	}
 	it, err := db.pdb.NewIter(&dedupBounds)
@@ -70,14 +74,50 @@ func (db *DB) probe(ns, id string, now time.Time) (bool, error) {
 		return false, fmt.Errorf("local: dedup lookup in %q: %w", ns, err)
 	}
 	found := false
-	for i := uint64(1); i <= older && !found; i++ {
-		binary.BigEndian.PutUint64(k[1:9], newest-i)
+	for b := newest - 1; !found; b-- {
+		binary.BigEndian.PutUint64(k[1:9], b)
 		found = it.SeekPrefixGE(k)
+		if b == oldest {
+			break
+		}
 	}
 	if err := it.Close(); err != nil {
 		return false, fmt.Errorf("local: dedup lookup in %q: %w", ns, err)
 	}
 	return found, nil
+}
+
+// Probe is the answer of DB.Probe: whether an id was seen, and which buckets
+// that lookup covered, so that AcceptProbed need not read them again.
+type Probe struct {
+	Seen   bool
+	ns, id string
+	newest uint64 // the newest bucket the lookup read
+	valid  bool
+}
+
+// Probe is Seen for a caller that will Accept the id if it is new (the
+// ingress pre-check). Pass the result to AcceptProbed: dedup records are
+// only ever written into the current time bucket, so the buckets this
+// lookup found empty stay empty, and AcceptProbed re-reads only the buckets
+// that were current since (normally one point Get instead of a probe of
+// every bucket). That relies on the clock not stepping back by a whole
+// bucket between the two calls; if it does, a duplicate may be queued
+// twice, which consumers tolerate (they are idempotent).
+func (db *DB) Probe(ns, id string) (Probe, error) {
+	if err := checkDedupArgs(ns, id); err != nil {
+		return Probe{}, err
+	}
+	if err := db.enter(); err != nil {
+		return Probe{}, err
+	}
+	defer db.leave()
+	newest := db.bucketOf(db.now())
+	seen, err := db.probeRange(ns, id, newest, newest-min(uint64(db.nprobe-1), newest))
+	if err != nil {
+		return Probe{}, err
+	}
+	return Probe{Seen: seen, ns: ns, id: id, newest: newest, valid: true}, nil
 }
 
 func (db *DB) stripe(id string) *sync.Mutex {
@@ -101,7 +141,27 @@ func (db *DB) Accept(ns, id string, q *Queue, entry []byte) (seq uint64, err err
 	if q == nil || q.db != db {
 		return 0, fmt.Errorf("local: Accept: %w: queue is nil or from another DB", ErrInvalid)
 	}
-	return db.record(ns, id, q, entry)
+	return db.record(ns, id, q, entry, nil)
+}
+
+// AcceptProbed is Accept after a Probe of the same ns and id: it has the
+// same contract, and reads only the dedup buckets that became current after
+// p was taken. A p for another id, or the zero Probe, is ignored (a full
+// lookup is done).
+func (db *DB) AcceptProbed(p Probe, ns, id string, q *Queue, entry []byte) (seq uint64, err error) {
+	if err := checkDedupArgs(ns, id); err != nil {
+		return 0, err
+	}
+	if q == nil || q.db != db {
+		return 0, fmt.Errorf("local: Accept: %w: queue is nil or from another DB", ErrInvalid)
+	}
+	if !p.valid || p.ns != ns || p.id != id {
+		return db.record(ns, id, q, entry, nil)
+	}
+	if p.Seen {
+		return 0, fmt.Errorf("local: %s %q: %w", ns, truncate(id), ErrDuplicate)
+	}
+	return db.record(ns, id, q, entry, &p)
 }
 
 // MarkSeen records id as seen in ns without queueing anything, in a synced
@@ -111,15 +171,16 @@ func (db *DB) MarkSeen(ns, id string) (fresh bool, err error) {
 	if err := checkDedupArgs(ns, id); err != nil {
 		return false, err
 	}
-	_, err = db.record(ns, id, nil, nil)
+	_, err = db.record(ns, id, nil, nil, nil)
 	if errors.Is(err, ErrDuplicate) {
 		return false, nil
 	}
 	return err == nil, err
 }
 
-// record is Accept (q != nil) and MarkSeen (q == nil).
-func (db *DB) record(ns, id string, q *Queue, entry []byte) (uint64, error) {
+// record is Accept (q != nil) and MarkSeen (q == nil). With p, only the
+// buckets from p.newest on are read (see Probe).
+func (db *DB) record(ns, id string, q *Queue, entry []byte, p *Probe) (uint64, error) {
 	if err := db.enter(); err != nil {
 		return 0, err
 	}
@@ -131,7 +192,15 @@ func (db *DB) record(ns, id string, q *Queue, entry []byte) (uint64, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	now := db.now()
-	seen, err := db.probe(ns, id, now)
+	newest := db.bucketOf(now)
+	oldest := newest - min(uint64(db.nprobe-1), newest)
+	if p != nil && p.newest > oldest {
+		// Buckets older than p.newest were found empty and cannot have
+		// gained records since; p.newest itself may have. If the clock
+		// went back, p.newest > newest: probe just the current bucket.
+		oldest = min(p.newest, newest)
+	}
+	seen, err := db.probeRange(ns, id, newest, oldest)
 	if err != nil {
 		return 0, err
 	}

@@ -3,6 +3,7 @@ package local
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -263,3 +264,71 @@ func FuzzDedupIsolation(f *testing.F) {
 }
 
 var fuzzRun atomic.Int64
+
+func TestProbeThenAccept(t *testing.T) {
+	c := newClock()
+	db := openT(t, t.TempDir(), testOptions(c))
+	q := queueT(t, db, "inbound")
+	g := groupT(t, q, "instance")
+
+	p, err := db.Probe(activity, "a")
+	if err != nil || p.Seen {
+		t.Fatalf("Probe of a fresh id = %+v, %v", p, err)
+	}
+	if _, err := db.AcceptProbed(p, activity, "a", q, []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = db.Probe(activity, "a")
+	if !p.Seen {
+		t.Fatal("Probe after AcceptProbed: not seen")
+	}
+	if _, err := db.AcceptProbed(p, activity, "a", q, []byte("a")); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("AcceptProbed with a Seen probe: err = %v, want ErrDuplicate", err)
+	}
+
+	// Two requests for one id pass the pre-check together; one wins.
+	p1, _ := db.Probe(activity, "b")
+	p2, _ := db.Probe(activity, "b")
+	var wg sync.WaitGroup
+	var wins atomic.Int32
+	for _, p := range []Probe{p1, p2} {
+		wg.Go(func() {
+			if _, err := db.AcceptProbed(p, activity, "b", q, []byte("b")); err == nil {
+				wins.Add(1)
+			} else if !errors.Is(err, ErrDuplicate) {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d of two racing AcceptProbed calls won, want 1", wins.Load())
+	}
+
+	// Recorded by another request after the probe, then the bucket turned
+	// over before this request got to accept: still a duplicate.
+	p, _ = db.Probe(activity, "c")
+	if fresh, _ := db.MarkSeen(activity, "c"); !fresh {
+		t.Fatal("c not fresh")
+	}
+	c.Advance(24 * time.Hour)
+	if _, err := db.AcceptProbed(p, activity, "c", q, []byte("c")); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("AcceptProbed after the id was recorded in the probe's bucket: err = %v, want ErrDuplicate", err)
+	}
+
+	// A probe of another id does not vouch for this one: full lookup.
+	if _, err := db.MarkSeen(activity, "old"); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(3 * 24 * time.Hour)
+	other, _ := db.Probe(activity, "unrelated")
+	if _, err := db.AcceptProbed(other, activity, "old", q, []byte("old")); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("AcceptProbed with another id's probe: err = %v, want ErrDuplicate from a full lookup", err)
+	}
+	if _, err := db.AcceptProbed(Probe{}, activity, "old", q, []byte("old")); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("AcceptProbed with the zero Probe: err = %v, want ErrDuplicate from a full lookup", err)
+	}
+	if got := values(drain(t, g)); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("queue holds %q, want [a b]", got)
+	}
+}
