@@ -14,8 +14,6 @@ import (
 // EnginePolicy adapts the policy engine to the ingress seam.
 type EnginePolicy struct {
 	Engine *policy.Engine
-	// Facts answers actor questions for content rules (may be nil).
-	Facts policy.Facts
 }
 
 // Gate consults the current snapshot's domain gate.
@@ -27,10 +25,10 @@ func (p *EnginePolicy) Gate(host string) (bool, string) {
 // Decide evaluates the chain. The Input is built from the envelope the
 // ingress already parsed, so rules on domains and types never parse the
 // content; content rules parse it lazily.
-func (p *EnginePolicy) Decide(env *activity.Envelope, body []byte, now time.Time) Verdict {
+func (p *EnginePolicy) Decide(env *activity.Envelope, body []byte, now time.Time, facts policy.Facts) Verdict {
 	in := policy.Input{
 		ID: env.ID, Type: env.Type, Actor: env.Actor, ObjectID: env.Object, ObjectType: env.ObjectType,
-		Raw: body, Facts: p.Facts, Now: now,
+		Raw: body, Facts: facts, Now: now,
 	}
 	d := p.Engine.Evaluate(&in)
 	rec := policy.NewRecord(now, &in, &d)

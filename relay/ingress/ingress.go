@@ -60,6 +60,14 @@ type Deps struct {
 	Policy Policy
 	// Decisions receives every policy decision record (may be nil).
 	Decisions DecisionSink
+	// Followers counts local followers of a remote actor, for rules on
+	// followed_by_local (nil: nobody here follows anyone yet).
+	Followers FollowerCounter
+}
+
+// FollowerCounter is implemented by the instance core.
+type FollowerCounter interface {
+	LocalFollowers(actor string) int
 }
 
 // DecisionSink records decisions for explanation. Record must not block:
@@ -403,7 +411,8 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 	// 10. Policy.
 	var verdict Verdict
 	if in.d.Policy != nil {
-		verdict = in.d.Policy.Decide(&env, body, start)
+		facts := requestFacts{in: in, key: key}
+		verdict = in.d.Policy.Decide(&env, body, start, &facts)
 		if in.d.Decisions != nil && verdict.Record != nil {
 			in.d.Decisions.Record(start, verdict.Record)
 		}
@@ -442,6 +451,9 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 	st.done(iQueue)
 	switch {
 	case err == nil:
+		if nerr := in.d.Store.NoteActor(env.Actor, start); nerr != nil {
+			in.log.Warn("recording actor first-seen", "err", nerr)
+		}
 		return nil
 	case errors.Is(err, local.ErrDuplicate):
 		return end(stageDedup, "duplicate", fasthttp.StatusAccepted, "")
@@ -562,4 +574,40 @@ func hostOnly(h string) string {
 		return h[:i]
 	}
 	return h
+}
+
+// requestFacts answers the policy's questions about the verified actor of
+// one request: first seen from the local store, account age and names from
+// the actor document its key came with, local followers from the instance.
+type requestFacts struct {
+	in  *Ingress
+	key *keys.Key
+}
+
+func (f *requestFacts) FirstSeen(actor string) (time.Time, bool) {
+	at, ok, err := f.in.d.Store.ActorFirstSeen(actor)
+	return at, ok && err == nil
+}
+
+func (f *requestFacts) ActorPublished(actor string) (time.Time, bool) {
+	if actor != f.key.Owner || f.key.Profile.Published.IsZero() {
+		return time.Time{}, false
+	}
+	return f.key.Profile.Published, true
+}
+
+func (f *requestFacts) LocalFollowers(actor string) int {
+	if f.in.d.Followers == nil {
+		return 0
+	}
+	return f.in.d.Followers.LocalFollowers(actor)
+}
+
+// ActorProfile implements policy.ProfileFacts.
+func (f *requestFacts) ActorProfile(actor string) (username, displayName string, ok bool) {
+	p := f.key.Profile
+	if actor != f.key.Owner || p.Username == "" {
+		return "", "", false
+	}
+	return p.Username, p.DisplayName, true
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,11 +25,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/valyala/fasthttp"
 
+	"github.com/palisade-fedi/palisade/policy"
 	"github.com/palisade-fedi/palisade/relay/activity"
 	"github.com/palisade-fedi/palisade/relay/inbound"
 	"github.com/palisade-fedi/palisade/relay/keys"
 	"github.com/palisade-fedi/palisade/relay/netguard"
 	"github.com/palisade-fedi/palisade/relay/signature"
+	"github.com/palisade-fedi/palisade/rules"
 	"github.com/palisade-fedi/palisade/store/local"
 )
 
@@ -110,7 +113,7 @@ func (p staticPolicy) Gate(host string) (bool, string) {
 	return false, ""
 }
 
-func (p staticPolicy) Decide(env *activity.Envelope, body []byte, _ time.Time) Verdict {
+func (p staticPolicy) Decide(env *activity.Envelope, body []byte, _ time.Time, _ policy.Facts) Verdict {
 	if bytes.Contains(body, []byte("REJECTME")) {
 		return Verdict{Reject: true, Record: []byte("reject")}
 	}
@@ -558,7 +561,9 @@ func (discardLogger) Printf(string, ...any) {}
 
 type panickyPolicy struct{ staticPolicy }
 
-func (panickyPolicy) Decide(*activity.Envelope, []byte, time.Time) Verdict { panic("boom") }
+func (panickyPolicy) Decide(*activity.Envelope, []byte, time.Time, policy.Facts) Verdict {
+	panic("boom")
+}
 
 // A panic anywhere in the pipeline is a counted 500, not a dead node.
 func TestPanicIsContained(t *testing.T) {
@@ -595,3 +600,65 @@ func TestOversizeHeadersAre431(t *testing.T) {
 		t.Fatalf("status %d, want 431", resp.StatusCode)
 	}
 }
+
+// The shipped spam-wave pack through the real engine: a sender seen here
+// for the first time, mentioning three accounts with a link, is refused and
+// reported; the same post from an actor first seen two days earlier is
+// accepted. First-seen times come from the ingress's own record of
+// accepted senders.
+func TestSpamWavePackWithFirstSeenFacts(t *testing.T) {
+	data, err := fs.ReadFile(rules.FS, "spam-wave.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := policy.Compile(policy.Source{RuleFiles: []policy.RuleFile{{Name: "spam-wave.yaml", Data: data}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var records [][]byte
+	h := newHarness(t, harnessOpts{})
+	h.in.d.Policy = &EnginePolicy{Engine: policy.NewEngine(snap)}
+	h.in.d.Decisions = sinkFunc(func(_ time.Time, rec []byte) { records = append(records, rec) })
+	r := newRemote(t)
+	ks := testKeys(t, 2)
+	old := r.actor("old", ks[0])
+	fresh := r.actor("fresh", ks[1])
+	spam := func(actor, id string) []byte {
+		return []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%[2]s","type":"Create","actor":"%[1]s","to":["https://www.w3.org/ns/activitystreams#Public"],
+"object":{"id":"%[2]s/o","type":"Note","attributedTo":"%[1]s","content":"<p>@a @b @c look <a href=\"https://spam.example/x\">here</a></p>",
+"tag":[{"type":"Mention","href":"https://x.example/users/a"},{"type":"Mention","href":"https://x.example/users/b"},{"type":"Mention","href":"https://x.example/users/c"}]}}`, actor, id))
+	}
+	t0 := time.Now()
+	h.clock.Store(&t0)
+	if code, _, _ := h.send(post{body: note(old, old+"/s/1"), keyID: old + "#main-key", key: ks[0], date: t0}); code != 202 {
+		t.Fatal(code)
+	}
+	t1 := t0.Add(48 * time.Hour)
+	h.clock.Store(&t1)
+	for _, c := range []struct {
+		actor string
+		key   *rsa.PrivateKey
+	}{{old, ks[0]}, {fresh, ks[1]}} {
+		if code, msg, _ := h.send(post{body: spam(c.actor, c.actor+"/s/2"), keyID: c.actor + "#main-key", key: c.key, date: t1}); code != 202 {
+			t.Fatalf("%s: %d %q", c.actor, code, msg)
+		}
+	}
+	q := h.queued()
+	if len(q) != 2 || q[0].Actor != old || q[1].Actor != old {
+		t.Fatalf("queued %d entries; want only the known sender's two", len(q))
+	}
+	var rec policy.Record
+	if err := rec.UnmarshalBinary(records[len(records)-1]); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Actor != fresh || rec.Action != policy.Reject || len(rec.Fired) == 0 || rec.Fired[0] != "spam-new-sender-mentions-payload" {
+		t.Fatalf("decision for the fresh sender: %+v", rec)
+	}
+	if h.ending(stagePolicy, "rejected", 202) != 1 {
+		t.Error("policy rejection not counted")
+	}
+}
+
+type sinkFunc func(time.Time, []byte)
+
+func (f sinkFunc) Record(at time.Time, rec []byte) { f(at, rec) }

@@ -3,6 +3,7 @@ package ingress
 import (
 	"time"
 
+	"github.com/palisade-fedi/palisade/policy"
 	"github.com/palisade-fedi/palisade/relay/activity"
 )
 
@@ -14,7 +15,9 @@ type Policy interface {
 	Gate(host string) (refuse bool, reason string)
 	// Decide evaluates a verified activity. body is the raw request body;
 	// it must not be retained.
-	Decide(env *activity.Envelope, body []byte, now time.Time) Verdict
+	// facts answers what the policy cannot know itself (first-seen time,
+	// account age, local followers); it is only valid during the call.
+	Decide(env *activity.Envelope, body []byte, now time.Time, facts policy.Facts) Verdict
 }
 
 // Verdict is what the ingress needs of a decision.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // publicKey is the AS "publicKey" object (W3C security vocabulary).
@@ -28,6 +29,36 @@ type document struct {
 	Type      json.RawMessage `json:"type"`
 	PublicKey json.RawMessage `json:"publicKey"`
 	publicKey                 // a key document's own fields
+	// Actor profile fields, kept with the key because the policy asks about
+	// them on every activity (account age, username == display name).
+	Published         string `json:"published"`
+	PreferredUsername string `json:"preferredUsername"`
+	Name              string `json:"name"`
+}
+
+// Profile is what an actor document says about its account, as far as
+// the policy engine cares. Zero fields are unknown.
+type Profile struct {
+	Published   time.Time // the account's creation on its server
+	Username    string    // preferredUsername
+	DisplayName string    // name
+}
+
+func (d *document) profile() Profile {
+	p := Profile{Username: d.PreferredUsername, DisplayName: d.Name}
+	if t, err := time.Parse(time.RFC3339, d.Published); err == nil {
+		p.Published = t.UTC()
+	}
+	return p
+}
+
+// ParseProfile reads the profile fields of an actor document.
+func ParseProfile(actorDoc []byte) Profile {
+	var d document
+	if json.Unmarshal(actorDoc, &d) != nil {
+		return Profile{}
+	}
+	return d.profile()
 }
 
 // Document is what a fetched document says about a key.
@@ -41,6 +72,9 @@ type Document struct {
 	// serves one at the keyId) only claims an owner, and the claim must be
 	// confirmed against the owner's actor document.
 	IsActor bool
+	// Profile is the owner's profile when the document is the actor's
+	// own (or was confirmed against it).
+	Profile Profile
 }
 
 // ParseDocument finds the key keyID in a fetched JSON document, which may
@@ -90,7 +124,7 @@ func ParseDocument(doc []byte, keyID string) (Document, error) {
 				if err != nil {
 					return Document{}, err
 				}
-				return Document{Owner: d.ID, Public: pub, IsActor: true}, nil
+				return Document{Owner: d.ID, Public: pub, IsActor: true, Profile: d.profile()}, nil
 			}
 		}
 		return Document{}, fmt.Errorf("keys: actor %q does not list key %q", d.ID, keyID)

@@ -36,6 +36,7 @@ type Key struct {
 	Owner     string // the actor id that owns the key
 	Public    crypto.PublicKey
 	FetchedAt time.Time // when it was fetched from its origin
+	Profile   Profile   // the owner's account, from its actor document
 }
 
 // Source says where Resolve found a key, for metrics.
@@ -377,8 +378,9 @@ func (r *Resolver) fetch(ctx context.Context, keyID string) (*Key, error) {
 		if !ListsKey(actor, doc.Owner, keyID) {
 			return nil, fmt.Errorf("keys: actor %q does not list key %q; refusing the key document's claim", doc.Owner, keyID)
 		}
+		doc.Profile = ParseProfile(actor)
 	}
-	return &Key{ID: keyID, Owner: doc.Owner, Public: doc.Public, FetchedAt: r.o.Now()}, nil
+	return &Key{ID: keyID, Owner: doc.Owner, Public: doc.Public, FetchedAt: r.o.Now(), Profile: doc.Profile}, nil
 }
 
 // target returns the URL to fetch for an id (fragment removed) and its host.
