@@ -126,6 +126,9 @@ func Compile(src Source) (*Snapshot, error) {
 				if c.domIdx != nil {
 					s.idx.addDomain(c.domIdx, c.domSet)
 				}
+				if c.linkIdx != nil {
+					s.idx.addLink(c.linkIdx, c.domSet)
+				}
 				if c.kwIdx != nil {
 					s.idx.addKeywords(c.kwIdx, c.kw)
 				}

@@ -14,6 +14,10 @@ type condIndex struct {
 	domWild  map[string][]uint32 // "example.com" of "*.example.com" → ids
 	nDomain  uint32
 
+	linkExact map[string][]uint32 // the same for link_domains conditions
+	linkWild  map[string][]uint32
+	nLink     uint32
+
 	words map[string][]wordHit // keyword → conditions listing it
 	nKw   uint32
 }
@@ -41,6 +45,20 @@ func (x *condIndex) addDomain(ref *indexRef, set *domainSet) {
 	}
 	for d := range set.wild {
 		x.domWild[d] = append(x.domWild[d], ref.id)
+	}
+}
+
+func (x *condIndex) addLink(ref *indexRef, set *domainSet) {
+	ref.id = x.nLink
+	x.nLink++
+	if x.linkExact == nil {
+		x.linkExact, x.linkWild = map[string][]uint32{}, map[string][]uint32{}
+	}
+	for d := range set.exact {
+		x.linkExact[d] = append(x.linkExact[d], ref.id)
+	}
+	for d := range set.wild {
+		x.linkWild[d] = append(x.linkWild[d], ref.id)
 	}
 }
 
@@ -99,7 +117,9 @@ type indexState struct {
 	of      *condIndex
 	domDone bool
 	kwDone  bool
+	lnkDone bool
 	domHits bitset
+	lnkHits bitset
 	kwHits  bitset
 	phrHits bitset
 }
@@ -107,7 +127,7 @@ type indexState struct {
 func (in *Input) bindIndex(x *condIndex) {
 	if in.idx.of != x {
 		in.idx.of = x
-		in.idx.domDone, in.idx.kwDone = false, false
+		in.idx.domDone, in.idx.kwDone, in.idx.lnkDone = false, false, false
 	}
 }
 
@@ -119,25 +139,46 @@ func (in *Input) domainHit(id uint32) bool {
 		x := st.of
 		st.domHits.reset(x.nDomain)
 		var buf [maxHost]byte
-		host := normalizeInto(&buf, in.host())
-		for i, sub := 0, false; host != ""; sub = true {
-			suffix := host[i:]
-			for _, c := range x.domExact[suffix] {
-				st.domHits.set(c)
-			}
-			if sub {
-				for _, c := range x.domWild[suffix] {
-					st.domHits.set(c)
-				}
-			}
-			j := indexDot(suffix)
-			if j < 0 {
-				break
-			}
-			i += j + 1
-		}
+		markSuffixes(&st.domHits, normalizeInto(&buf, in.host()), x.domExact, x.domWild)
 	}
 	return st.domHits.has(id)
+}
+
+// linkHit reports whether link_domains condition id holds for a host linked
+// from the content.
+func (in *Input) linkHit(id uint32) bool {
+	st := &in.idx
+	if !st.lnkDone {
+		st.lnkDone = true
+		x := st.of
+		st.lnkHits.reset(x.nLink)
+		c, _ := in.Content()
+		for _, h := range c.LinkDomains {
+			markSuffixes(&st.lnkHits, h, x.linkExact, x.linkWild)
+		}
+	}
+	return st.lnkHits.has(id)
+}
+
+// markSuffixes sets the ids listed for host and its parents ("*." entries
+// for strict parents only).
+func markSuffixes(b *bitset, host string, exact, wild map[string][]uint32) {
+	for i, sub := 0, false; host != ""; sub = true {
+		suffix := host[i:]
+		for _, c := range exact[suffix] {
+			b.set(c)
+		}
+		if sub {
+			for _, c := range wild[suffix] {
+				b.set(c)
+			}
+		}
+		j := indexDot(suffix)
+		if j < 0 {
+			return
+		}
+		i += j + 1
+	}
 }
 
 // keywordHit reports whether keyword condition id has one of its single

@@ -17,9 +17,16 @@
 //	g := engine.Gate(keyIDHost)        // before any key fetch; no allocation
 //	if g.Refuse { ... }                // suspended, or not allowlisted
 //	in := &policy.Input{ID: id, Type: typ, Actor: actor, Raw: body, Facts: facts}
+//	if limited, retry, _ := engine.RateLimit(in); limited { 429 }  // optional early check
 //	d := engine.Evaluate(in)           // parses Raw only if a rule needs content
 //	if d.RateLimited { 429, Retry-After: d.RetryAfter }
 //	rec := policy.NewRecord(now, in, &d) // append rec.MarshalBinary() to the decision log
+//
+// Simple expressions (counts, sizes, ages compared with constants) are
+// compiled to Go closures; others run on CEL under a cost limit. Domain,
+// link-domain and keyword conditions of the whole chain are answered from
+// one index per snapshot, so their cost does not grow with the number of
+// rules.
 //
 // Callers act on Decision.Action and Decision.Modifiers together: Action is
 // the strongest action that fired (see Action.Stronger), Modifiers carries

@@ -80,8 +80,9 @@ func newExprEnv() (*exprEnv, error) {
 
 // compiledExpr is one expression, compiled once at load.
 type compiledExpr struct {
-	prog cel.Program
-	cost uint8 // the costliest variable it reads
+	prog   cel.Program
+	native nBool // the same expression as Go closures, when it is in the simple subset
+	cost   uint8 // the costliest variable it reads
 }
 
 func (e *exprEnv) compile(src string) (*compiledExpr, error) {
@@ -118,6 +119,9 @@ func (e *exprEnv) compile(src string) (*compiledExpr, error) {
 		return nil, err
 	}
 	ce := &compiledExpr{prog: prog}
+	if nb, ok := nativeCompile(ast.NativeRep().Expr()); ok {
+		ce.native = nb
+	}
 	for _, ref := range ast.NativeRep().ReferenceMap() {
 		for _, v := range exprVars {
 			if v.name == ref.Name && v.cost > ce.cost {
@@ -131,6 +135,14 @@ func (e *exprEnv) compile(src string) (*compiledExpr, error) {
 // eval runs the expression on the input. A runtime error (cost limit,
 // overflow) is returned and the rule does not match.
 func (c *compiledExpr) eval(in *Input) (bool, error) {
+	if c.native != nil {
+		return c.native(in), nil
+	}
+	return c.evalCEL(in)
+}
+
+// evalCEL runs the expression on CEL even when a native form exists.
+func (c *compiledExpr) evalCEL(in *Input) (bool, error) {
 	in.act.in = in
 	out, _, err := c.prog.Eval(&in.act)
 	if err != nil {

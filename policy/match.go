@@ -15,10 +15,11 @@ import (
 type cond struct {
 	// Indexed conditions (domain, keywords) are registered in the
 	// snapshot's condIndex by Compile.
-	domIdx *indexRef
-	domSet *domainSet
-	kwIdx  *indexRef
-	kw     *keywordCond
+	domIdx  *indexRef
+	linkIdx *indexRef
+	domSet  *domainSet
+	kwIdx   *indexRef
+	kw      *keywordCond
 
 	key  string // "match.mentions", shown in explanations
 	line int
@@ -128,8 +129,12 @@ func condHashtags(l []string) cond {
 }
 
 func condLinkDomains(set domainSet, l []string) cond {
-	return cond{cost: costContent, want: strings.Join(l, ", "),
+	ref := &indexRef{}
+	return cond{cost: costContent, want: strings.Join(l, ", "), linkIdx: ref, domSet: &set,
 		match: func(in *Input) bool {
+			if in.idx.of != nil {
+				return in.linkHit(ref.id)
+			}
 			c, _ := in.Content()
 			for _, d := range c.LinkDomains {
 				if set.match(d) {

@@ -1,0 +1,90 @@
+package policy
+
+import (
+	"testing"
+	"time"
+)
+
+// TestNativeMatchesCEL: every expression the native compiler accepts gives
+// CEL's answer on a spread of activities and facts.
+func TestNativeMatchesCEL(t *testing.T) {
+	exprs := []string{
+		"size(mentions) > 5 && attachments > 0",
+		"mentions.size() >= 1 || size(link_domains) == 0",
+		"!(recipients < 3) && local_followers != 0",
+		"first_seen_age < duration(\"24h\") && !known_actor",
+		"published_known && published_age >= duration(\"168h\")",
+		"type == \"Create\" && domain != \"a.example\"",
+		"object_type == \"Note\" || visibility == \"direct\"",
+		"sensitive == true || size(hashtags) > 2 && size(media_types) <= 1 || size(languages) == 1",
+		"actor == \"https://a.example/u/x\"",
+		"true && !false",
+	}
+	// Not in the subset: these must run on CEL.
+	celOnly := []string{
+		"content.contains(\"x\")",
+		"mentions.exists(m, m.startsWith(\"https://b\"))",
+		"attachments + 1 > 2",
+		"size(content) > 3",
+	}
+	env, err := newExprEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	type factsCase struct {
+		seen, pub       time.Duration
+		hasSeen, hasPub bool
+		followers       int
+	}
+	facts := []factsCase{{}, {seen: time.Hour, hasSeen: true}, {seen: 48 * time.Hour, hasSeen: true, pub: 200 * time.Hour, hasPub: true, followers: 2}}
+	activities := []string{
+		typicalNote,
+		`{"type":"Create","actor":"https://a.example/u/x","object":{"type":"Note","sensitive":true,"to":["https://b.example/u/1"],"tag":[{"type":"Hashtag","name":"#a"},{"type":"Hashtag","name":"#b"},{"type":"Hashtag","name":"#c"}]}}`,
+		`{"type":"Announce","actor":"https://c.example/u/y","object":"https://d.example/n/1","to":["https://c.example/u/y/followers"]}`,
+		`{"type":"Create","actor":"https://e.example/u/z","object":{"type":"Question","contentMap":{"de":"x"},"attachment":[{"type":"Image"},{"type":"Video"}],"tag":[{"type":"Mention","href":"https://b/1"},{"type":"Mention","href":"https://b/2"},{"type":"Mention","href":"https://b/3"},{"type":"Mention","href":"https://b/4"},{"type":"Mention","href":"https://b/5"},{"type":"Mention","href":"https://b/6"}],"to":["https://b/1","https://b/2","https://b/3"]}}`,
+		`not json`,
+	}
+	for _, src := range exprs {
+		ce, err := env.compile(src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if ce.native == nil {
+			t.Errorf("%s: not compiled natively", src)
+			continue
+		}
+		for ai, raw := range activities {
+			for fi, f := range facts {
+				sf := &scriptFacts{firstSeen: map[string]time.Time{}, published: map[string]time.Time{}, followers: map[string]int{}, profile: map[string][2]string{}}
+				for _, actor := range []string{"https://mastodon.example/users/alice", "https://a.example/u/x", "https://c.example/u/y", "https://e.example/u/z"} {
+					if f.hasSeen {
+						sf.firstSeen[actor] = now.Add(-f.seen)
+					}
+					if f.hasPub {
+						sf.published[actor] = now.Add(-f.pub)
+					}
+					sf.followers[actor] = f.followers
+				}
+				in1 := &Input{Raw: []byte(raw), Facts: sf, Now: now}
+				in2 := &Input{Raw: []byte(raw), Facts: sf, Now: now}
+				want, err := ce.evalCEL(in1)
+				if err != nil {
+					t.Fatalf("%s on activity %d: CEL error %v", src, ai, err)
+				}
+				if got, _ := ce.eval(in2); got != want {
+					t.Errorf("%s on activity %d facts %d: native %v, CEL %v", src, ai, fi, got, want)
+				}
+			}
+		}
+	}
+	for _, src := range celOnly {
+		ce, err := env.compile(src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if ce.native != nil {
+			t.Errorf("%s: compiled natively, but it is outside the subset", src)
+		}
+	}
+}
