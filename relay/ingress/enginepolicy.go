@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/palisade-fedi/palisade/policy"
-	"github.com/palisade-fedi/palisade/relay/activity"
 	"github.com/palisade-fedi/palisade/store/local"
 )
 
@@ -22,16 +21,21 @@ func (p *EnginePolicy) Gate(host string) (bool, string) {
 	return g.Refuse, g.Reason
 }
 
+// Admit runs the engine's early rate rules. It needs only the envelope.
+func (p *EnginePolicy) Admit(in *policy.Input) (time.Duration, string) {
+	limited, retry, rule := p.Engine.RateLimit(in)
+	if !limited {
+		return 0, ""
+	}
+	return max(retry, time.Second), rule
+}
+
 // Decide evaluates the chain. The Input is built from the envelope the
 // ingress already parsed, so rules on domains and types never parse the
 // content; content rules parse it lazily.
-func (p *EnginePolicy) Decide(env *activity.Envelope, body []byte, now time.Time, facts policy.Facts) Verdict {
-	in := policy.Input{
-		ID: env.ID, Type: env.Type, Actor: env.Actor, ObjectID: env.Object, ObjectType: env.ObjectType,
-		Raw: body, Facts: facts, Now: now,
-	}
-	d := p.Engine.Evaluate(&in)
-	rec := policy.NewRecord(now, &in, &d)
+func (p *EnginePolicy) Decide(in *policy.Input) Verdict {
+	d := p.Engine.Evaluate(in)
+	rec := policy.NewRecord(in.Now, in, &d)
 	b, _ := rec.AppendBinary(nil)
 	v := Verdict{Record: b}
 	switch {

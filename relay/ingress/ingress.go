@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/palisade-fedi/palisade/policy"
 	"github.com/palisade-fedi/palisade/relay/activity"
 	"github.com/palisade-fedi/palisade/relay/inbound"
 	"github.com/palisade-fedi/palisade/relay/keys"
@@ -363,11 +364,28 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 	}
 	st.done(iParse)
 
+	// The policy's own rate rules on the envelope (per domain, actor,
+	// type): after the cheap parse, still before any key or crypto work.
+	// The engine sees the ingress's envelope; content is parsed lazily, only
+	// if a content rule asks.
+	pin := &policy.Input{
+		ID: env.ID, Type: env.Type, Actor: env.Actor, ObjectID: env.Object, ObjectType: env.ObjectType,
+		Raw: body, Now: start,
+	}
+	if in.d.Policy != nil {
+		if wait, rule := in.d.Policy.Admit(pin); wait > 0 {
+			e := end(stageRate, "policy_rate_limited", fasthttp.StatusTooManyRequests, "too many requests").withDetail("rule " + rule)
+			e.retryAfter = wait
+			return e
+		}
+	}
+
 	// 7. Dedup pre-check: safe because ids are recorded only after
 	// verification and authorization below.
-	if seen, err := in.d.Store.Seen(DedupNamespace, env.ID); err != nil {
+	probe, err := in.d.Store.Probe(DedupNamespace, env.ID)
+	if err != nil {
 		return end(stageDedup, "store_error", fasthttp.StatusServiceUnavailable, "temporarily unavailable").withDetail(err.Error())
-	} else if seen {
+	} else if probe.Seen {
 		return end(stageDedup, "duplicate", fasthttp.StatusAccepted, "")
 	}
 	st.done(iDedup)
@@ -411,8 +429,8 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 	// 10. Policy.
 	var verdict Verdict
 	if in.d.Policy != nil {
-		facts := requestFacts{in: in, key: key}
-		verdict = in.d.Policy.Decide(&env, body, start, &facts)
+		pin.Facts = &requestFacts{in: in, key: key}
+		verdict = in.d.Policy.Decide(pin)
 		if in.d.Decisions != nil && verdict.Record != nil {
 			in.d.Decisions.Record(start, verdict.Record)
 		}
@@ -445,7 +463,9 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 		bp = new([]byte)
 	}
 	buf := entry.Marshal((*bp)[:0])
-	_, err = in.d.Store.Accept(DedupNamespace, env.ID, in.d.Queue, buf)
+	// Only the dedup buckets that became current since the probe are read
+	// again, under the id's lock, before the write.
+	_, err = in.d.Store.AcceptProbed(probe, DedupNamespace, env.ID, in.d.Queue, buf)
 	*bp = buf
 	in.bufs.Put(bp)
 	st.done(iQueue)

@@ -26,7 +26,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/palisade-fedi/palisade/policy"
-	"github.com/palisade-fedi/palisade/relay/activity"
 	"github.com/palisade-fedi/palisade/relay/inbound"
 	"github.com/palisade-fedi/palisade/relay/keys"
 	"github.com/palisade-fedi/palisade/relay/netguard"
@@ -113,8 +112,10 @@ func (p staticPolicy) Gate(host string) (bool, string) {
 	return false, ""
 }
 
-func (p staticPolicy) Decide(env *activity.Envelope, body []byte, _ time.Time, _ policy.Facts) Verdict {
-	if bytes.Contains(body, []byte("REJECTME")) {
+func (p staticPolicy) Admit(*policy.Input) (time.Duration, string) { return 0, "" }
+
+func (p staticPolicy) Decide(in *policy.Input) Verdict {
+	if bytes.Contains(in.Raw, []byte("REJECTME")) {
 		return Verdict{Reject: true, Record: []byte("reject")}
 	}
 	return Verdict{Record: []byte("accept")}
@@ -561,7 +562,7 @@ func (discardLogger) Printf(string, ...any) {}
 
 type panickyPolicy struct{ staticPolicy }
 
-func (panickyPolicy) Decide(*activity.Envelope, []byte, time.Time, policy.Facts) Verdict {
+func (panickyPolicy) Decide(*policy.Input) Verdict {
 	panic("boom")
 }
 
@@ -662,3 +663,38 @@ func TestSpamWavePackWithFirstSeenFacts(t *testing.T) {
 type sinkFunc func(time.Time, []byte)
 
 func (f sinkFunc) Record(at time.Time, rec []byte) { f(at, rec) }
+
+// A policy rate rule on the envelope answers 429 before any key is
+// fetched, and the token it took is not taken again by Evaluate.
+func TestPolicyRateRuleRefusesBeforeKeyWork(t *testing.T) {
+	snap, err := policy.Compile(policy.Source{RuleFiles: []policy.RuleFile{{Name: "rate.yaml", Data: []byte(`version: 1
+rules:
+  - id: rate-actor
+    match: {type: Create}
+    rate: {per: actor, limit: 2, window: 1h}
+`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOpts{})
+	h.in.d.Policy = &EnginePolicy{Engine: policy.NewEngine(snap)}
+	r := newRemote(t)
+	k := testKeys(t, 1)[0]
+	alice := r.actor("alice", k)
+	for i := 0; i < 2; i++ {
+		if code, msg, _ := h.send(post{body: note(alice, fmt.Sprintf("%s/s/%d", alice, i)), keyID: alice + "#main-key", key: k}); code != 202 {
+			t.Fatalf("request %d within the limit: %d %q", i, code, msg)
+		}
+	}
+	before := r.fetches.Load()
+	code, _, hdr := h.send(post{body: note(alice, alice+"/s/3"), keyID: alice + "#main-key", key: k})
+	if code != 429 || hdr.Get("Retry-After") == "" {
+		t.Fatalf("third request: %d Retry-After=%q, want 429", code, hdr.Get("Retry-After"))
+	}
+	if h.ending(stageRate, "policy_rate_limited", 429) != 1 || r.fetches.Load() != before {
+		t.Error("not refused at the rate stage")
+	}
+	if n := len(h.queued()); n != 2 {
+		t.Fatalf("%d queued, want 2 (each accepted request charged once)", n)
+	}
+}

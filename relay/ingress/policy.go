@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/palisade-fedi/palisade/policy"
-	"github.com/palisade-fedi/palisade/relay/activity"
 )
 
 // Policy is the ingress's seam to the policy engine. Gate runs before any
@@ -13,11 +12,16 @@ type Policy interface {
 	// Gate reports whether requests signed by a key on host are refused
 	// outright, with a stable reason code (e.g. "suspended").
 	Gate(host string) (refuse bool, reason string)
-	// Decide evaluates a verified activity. body is the raw request body;
-	// it must not be retained.
-	// facts answers what the policy cannot know itself (first-seen time,
-	// account age, local followers); it is only valid during the call.
-	Decide(env *activity.Envelope, body []byte, now time.Time, facts policy.Facts) Verdict
+	// Admit runs the policy's rate rules that need only the envelope,
+	// right after the cheap parse and before any key or crypto work. A
+	// positive retryAfter refuses the request with 429.
+	// The same Input is later passed to Decide (so a token is taken once).
+	Admit(in *policy.Input) (retryAfter time.Duration, rule string)
+	// Decide evaluates a verified activity. in carries the envelope, the
+	// raw body (which must not be retained) and Facts answering what the
+	// policy cannot know itself (first seen, account age, local followers),
+	// valid only during the call.
+	Decide(in *policy.Input) Verdict
 }
 
 // Verdict is what the ingress needs of a decision.
