@@ -779,4 +779,3 @@ func (p *policyRuntime) requestSync() {
 	default:
 	}
 }
-
