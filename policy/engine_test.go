@@ -379,3 +379,31 @@ func TestRateLimitEarly(t *testing.T) {
 		t.Fatalf("third post: limited=%v retry=%s rule=%q", limited, retry, id)
 	}
 }
+
+// Many goroutines evaluate content rules on one snapshot while it is
+// reloaded: run with -race, this finds shared mutable state.
+func TestConcurrentEvaluate(t *testing.T) {
+	e := NewEngine(benchSnapshot(t, 100, 200))
+	src := Source{Domains: benchDomains(100), RuleFiles: []RuleFile{{Name: "bench.yaml", Data: benchRules(200)}}}
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				in := &Input{Type: "Create", Actor: "https://mastodon.example/users/alice", Raw: []byte(typicalNote), Facts: benchFacts{seen: time.Now()}}
+				if d := e.Evaluate(in); d.Action != Accept && d.Action != Sensitive {
+					t.Errorf("decision %s %v", d.String(), d.Fired)
+					return
+				}
+				e.Explain(in)
+			}
+		}()
+	}
+	for i := 0; i < 3; i++ {
+		if err := e.Reload(src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+}
