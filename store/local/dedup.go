@@ -18,8 +18,10 @@ func (db *DB) bucketOf(t time.Time) uint64 {
 
 // Seen reports whether id was recorded in namespace ns (by Accept or
 // MarkSeen) within the retention. It is the ingress's cheap pre-check before
-// any crypto; it takes no lock and does not allocate on the hit path. A false
-// answer is advisory: only Accept decides atomically.
+// any crypto; it takes no lock and allocates nothing itself (Pebble
+// allocates 16 bytes when the record is read from an sstable). A false
+// answer is advisory: only Accept decides atomically. A caller that will
+// Accept a new id should use Probe and AcceptProbed instead.
 func (db *DB) Seen(ns, id string) (bool, error) {
 	if err := checkDedupArgs(ns, id); err != nil {
 		return false, err

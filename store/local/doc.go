@@ -25,7 +25,7 @@
 //	'l' len(log):1 log at:8 n:8               log record
 //	'L' len(log):1 log                        log count:8 last n:8
 //
-// # Dedup: why day buckets probed newest-first
+// # Dedup: why day buckets, and how lookups stay cheap
 //
 // Expiry must drop whole time buckets with one range deletion, so the bucket
 // has to lead the key; a lookup then has to probe every live bucket. The
@@ -35,14 +35,24 @@
 // seek but no contiguous range to drop.
 //
 // So the bucket is coarse: Options.DedupBucket defaults to 24h, and with the
-// default 7-day retention Seen and Accept probe at most 8 buckets, newest
-// first (a duplicate is usually a retry or a second delivery minutes after
-// the first, so hits end at the first probe). Misses, the common case for a
-// fresh activity, cost 8 point Gets; every level, L0 included, carries a
-// 10-bit-per-key bloom filter, so a Get for a key absent from an sstable
-// reads no data block. BenchmarkSeenHit and BenchmarkSeenMiss measure both.
-// An id stays "seen" for at least DedupRetention and less than
-// DedupRetention+DedupBucket.
+// default 7-day retention a full lookup reads at most 8 buckets, newest
+// first. The newest bucket gets a point Get (a duplicate is usually a retry
+// or a second delivery minutes after the first, so hits end there); the
+// older ones share one iterator and SeekPrefixGE. Every level, L0 included,
+// carries a 10-bit-per-key bloom filter, so learning that a key is absent
+// from an sstable reads no data block. An id stays "seen" for at least
+// DedupRetention and less than DedupRetention+DedupBucket.
+//
+// Records are only ever written into the current bucket, so buckets that a
+// lookup found empty stay empty. DB.Probe (the ingress pre-check) returns
+// which buckets it covered and DB.AcceptProbed re-reads only the current
+// one: a fresh activity costs one full lookup plus one Get, not two full
+// lookups. BenchmarkSeenHit, BenchmarkSeenMiss and BenchmarkAcceptParallel
+// measure these paths.
+//
+// Pebble charges memtables to the block cache, so Open sizes the cache at
+// CacheSize plus two memtables; sized at CacheSize alone, 32 MiB memtables
+// emptied a 64 MiB cache and every probe read from disk under load.
 //
 // # Queues: committed horizon, low-water marks, range deletions
 //
