@@ -24,6 +24,8 @@
 //	'g' len(q):1 q len(g):1 g                 consumer group low-water mark: seq:8
 //	'l' len(log):1 log at:8 n:8               log record
 //	'L' len(log):1 log                        log count:8 last n:8
+//	'a' actor                                 actor first-seen (actors.go)
+//	'j' ...                                   delivery jobs (jobs.go)
 //
 // # Dedup: why day buckets, and how lookups stay cheap
 //
