@@ -314,31 +314,30 @@ func (d *jdoc) skipFast(i int) int {
 
 // stringEnd returns the index after the validated string starting at i.
 func (d *jdoc) stringEnd(i int) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	b := d.b
-	// Most strings are short keys: a plain loop beats a call to IndexByte.
-	for j := i + 1; j < len(b) && j < i+24; j++ {
-		if b[j] == '\\' {
-			break
+	j := i + 1
+	for {
+		// Eight bytes at a time while none is a quote or a backslash.
+		for j+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[j:])
+			q, bs := x^('"'*lo), x^('\\'*lo)
+			if ((q-lo)&^q|(bs-lo)&^bs)&hi != 0 {
+				break
+			}
+			j += 8
 		}
-		if b[j] == '"' {
-			return j + 1
+		for j < len(b) && b[j] != '"' && b[j] != '\\' {
+			j++
 		}
-	}
-	for j := i + 1; ; {
-		k := bytes.IndexByte(b[j:], '"')
-		if k < 0 {
+		if j >= len(b) {
 			return len(b)
 		}
-		j += k
-		// Escaped quote: an odd number of backslashes before it.
-		n := 0
-		for p := j - 1; p > i && b[p] == '\\'; p-- {
-			n++
+		if b[j] == '\\' {
+			j += 2 // an escape; \uXXXX's digits are plain bytes
+			continue
 		}
-		if n%2 == 0 {
-			return j + 1
-		}
-		j++
+		return j + 1
 	}
 }
 
@@ -430,7 +429,20 @@ func appendValidUTF8(out, b []byte) []byte {
 // membersValidating is members for a document not yet validated: it
 // validates each value as it skips it, so validation and the walk over
 // the top level are one pass. It returns the index after the object.
-func (d *jdoc) membersValidating(i int, fn func(key []byte, v jspan)) (int, error) {
+func (d *jdoc) membersValidating(i, depth int, fn func(key []byte, v jspan)) (int, error) {
+	return d.membersV(i, func(key []byte, vs int) (int, error) {
+		ve, err := d.skip(vs, depth+1)
+		if err == nil {
+			fn(key, jspan{vs, ve})
+		}
+		return ve, err
+	})
+}
+
+// membersV walks the object at i, validating its syntax; fn is given each
+// key and the start of its value and must return the value's end, either
+// by skipping it (validating) or by walking it itself.
+func (d *jdoc) membersV(i int, fn func(key []byte, vs int) (int, error)) (int, error) {
 	b := d.b
 	i = d.ws(i)
 	if i >= len(b) || b[i] != '{' {
@@ -455,11 +467,13 @@ func (d *jdoc) membersValidating(i int, fn func(key []byte, v jspan)) (int, erro
 			return 0, errJSONSyntax
 		}
 		vs := d.ws(i + 1)
-		ve, err := d.skip(vs, 1)
+		if vs >= len(b) {
+			return 0, errJSONSyntax
+		}
+		ve, err := fn(key, vs)
 		if err != nil {
 			return 0, err
 		}
-		fn(key, jspan{vs, ve})
 		i = d.ws(ve)
 		if i >= len(b) {
 			return 0, errJSONSyntax

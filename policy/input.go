@@ -333,39 +333,42 @@ type objectFields struct {
 }
 
 func (d *jdoc) objectFields(sp jspan) (o objectFields) {
-	d.members(sp, func(k []byte, v jspan) {
-		switch string(k) {
-		case "id":
-			o.id = v
-		case "type":
-			o.typ = v
-		case "content":
-			o.content = v
-		case "contentMap":
-			o.contentMap = v
-		case "summary":
-			o.summary = v
-		case "name":
-			o.name = v
-		case "tag":
-			o.tag = v
-		case "attachment":
-			o.attachment = v
-		case "to":
-			o.to = v
-		case "cc":
-			o.cc = v
-		case "bto":
-			o.bto = v
-		case "bcc":
-			o.bcc = v
-		case "sensitive":
-			o.sensitive = v
-		case "preferredUsername":
-			o.preferredUsername = v
-		}
-	})
+	d.members(sp, o.set)
 	return o
+}
+
+// set records one member of an object.
+func (o *objectFields) set(k []byte, v jspan) {
+	switch string(k) {
+	case "id":
+		o.id = v
+	case "type":
+		o.typ = v
+	case "content":
+		o.content = v
+	case "contentMap":
+		o.contentMap = v
+	case "summary":
+		o.summary = v
+	case "name":
+		o.name = v
+	case "tag":
+		o.tag = v
+	case "attachment":
+		o.attachment = v
+	case "to":
+		o.to = v
+	case "cc":
+		o.cc = v
+	case "bto":
+		o.bto = v
+	case "bcc":
+		o.bcc = v
+	case "sensitive":
+		o.sensitive = v
+	case "preferredUsername":
+		o.preferredUsername = v
+	}
 }
 
 func (in *Input) parseRaw() error {
@@ -384,7 +387,25 @@ func (in *Input) parseRaw() error {
 		return errNotActivity
 	}
 	var a activityFields
-	end, err := d.membersValidating(start, func(k []byte, v jspan) {
+	// An embedded object is walked while it is validated, its members
+	// recorded on the way, so its bytes are read once.
+	var o objectFields
+	objWalked := false
+	end, err := d.membersV(start, func(k []byte, vs int) (int, error) {
+		if string(k) == "object" && in.Raw[vs] == '{' {
+			var fresh objectFields
+			ve, err := d.membersValidating(vs, 1, fresh.set)
+			if err != nil {
+				return 0, err
+			}
+			a.object, o, objWalked = jspan{vs, ve}, fresh, true
+			return ve, nil
+		}
+		ve, err := d.skip(vs, 1)
+		if err != nil {
+			return 0, err
+		}
+		v := jspan{vs, ve}
 		switch string(k) {
 		case "id":
 			a.id = v
@@ -393,7 +414,7 @@ func (in *Input) parseRaw() error {
 		case "actor":
 			a.actor = v
 		case "object":
-			a.object = v
+			a.object, objWalked = v, false
 		case "to":
 			a.to = v
 		case "cc":
@@ -403,6 +424,7 @@ func (in *Input) parseRaw() error {
 		case "bcc":
 			a.bcc = v
 		}
+		return ve, nil
 	})
 	if err == nil && d.ws(end) != len(in.Raw) {
 		err = errors.New("invalid JSON: data after the top-level value")
@@ -429,9 +451,10 @@ func (in *Input) parseRaw() error {
 	// Flag carries an array of objects; rules look at the first.
 	obj := d.firstElem(a.object)
 	embedded := obj.ok() && in.Raw[obj.s] == '{'
-	var o objectFields
 	if embedded {
-		o = d.objectFields(obj)
+		if !objWalked || obj != a.object {
+			o = d.objectFields(obj) // Flag's array of objects
+		}
 		if in.ObjectID == "" {
 			in.ObjectID = d.str(o.id)
 		}
