@@ -42,7 +42,10 @@ type Options struct {
 	// DedupBucket is the width of a dedup time bucket; expiry drops whole
 	// buckets with one range deletion. Lookups probe every live bucket
 	// (DedupRetention/DedupBucket+1 of them, at most 64), so buckets are
-	// coarse. Default 24h (8 probes at the default retention).
+	// coarse. Default 24h, or DedupRetention/7 rounded up to the hour if
+	// that is longer: at most 8 probes. Changing the width (or the
+	// retention, when the width is derived) is safe, but ids recorded
+	// under the old width are no longer found until they expire.
 	DedupBucket time.Duration
 	// QueueHighWater is the queue depth (entries not yet acked by the slowest
 	// group) at or above which Accept and Append return ErrQueueFull.
@@ -73,7 +76,7 @@ func (o *Options) setDefaults() error {
 		o.DedupRetention = 7 * 24 * time.Hour
 	}
 	if o.DedupBucket == 0 {
-		o.DedupBucket = 24 * time.Hour
+		o.DedupBucket = max(24*time.Hour, (o.DedupRetention/7+time.Hour-1).Truncate(time.Hour))
 	}
 	if o.DedupRetention < 0 || o.DedupBucket < 0 {
 		return fmt.Errorf("local: DedupRetention %v and DedupBucket %v must be positive", o.DedupRetention, o.DedupBucket)

@@ -16,6 +16,11 @@ func (db *DB) bucketOf(t time.Time) uint64 {
 	return unixNanos(t.UnixNano()) / uint64(db.bucket)
 }
 
+// bucketStart is what keys hold for bucket number b: its start time in unix
+// nanoseconds, not the number, so that records stay correctly placed in time
+// (and expire on time) if DedupBucket changes between runs.
+func (db *DB) bucketStart(b uint64) uint64 { return b * uint64(db.bucket) }
+
 // Seen reports whether id was recorded in namespace ns (by Accept or
 // MarkSeen) within the retention. It is the ingress's cheap pre-check before
 // any crypto; it takes no lock and allocates nothing itself (Pebble
@@ -58,7 +63,7 @@ func (db *DB) probe(ns, id string, now time.Time) (bool, error) {
 func (db *DB) probeRange(ns, id string, newest, oldest uint64) (bool, error) {
 	bp := db.keyBufs.Get().(*[]byte)
 	defer db.keyBufs.Put(bp)
-	k := appendDedupKey((*bp)[:0], newest, ns, id)
+	k := appendDedupKey((*bp)[:0], db.bucketStart(newest), ns, id)
 	*bp = k
 	_, closer, err := db.pdb.Get(k)
 	if err == nil {
@@ -77,7 +82,7 @@ func (db *DB) probeRange(ns, id string, newest, oldest uint64) (bool, error) {
 	}
 	found := false
 	for b := newest - 1; !found; b-- {
-		binary.BigEndian.PutUint64(k[1:9], b)
+		binary.BigEndian.PutUint64(k[1:9], db.bucketStart(b))
 		found = it.SeekPrefixGE(k)
 		if b == oldest {
 			break
@@ -217,7 +222,7 @@ func (db *DB) record(ns, id string, q *Queue, entry []byte, p *Probe) (uint64, e
 	}
 	b := db.pdb.NewBatch()
 	bp := db.keyBufs.Get().(*[]byte)
-	*bp = appendDedupKey((*bp)[:0], db.bucketOf(now), ns, id)
+	*bp = appendDedupKey((*bp)[:0], db.bucketStart(db.bucketOf(now)), ns, id)
 	err = b.Set(*bp, nil, nil)
 	db.keyBufs.Put(bp)
 	if err == nil && q != nil {
@@ -247,10 +252,10 @@ func (db *DB) expireDedup(now time.Time) error {
 	if firstLive <= db.expiredBelow {
 		return nil
 	}
-	if err := db.pdb.DeleteRange(dedupBucketKey(db.expiredBelow), dedupBucketKey(firstLive), pebble.NoSync); err != nil {
+	if err := db.pdb.DeleteRange(dedupBucketKey(db.bucketStart(db.expiredBelow)), dedupBucketKey(db.bucketStart(firstLive)), pebble.NoSync); err != nil {
 		return err
 	}
-	db.log.Debug("local: expired dedup buckets", "below", time.Unix(0, int64(firstLive)*db.bucket).UTC())
+	db.log.Debug("local: expired dedup buckets", "below", time.Unix(0, int64(db.bucketStart(firstLive))).UTC())
 	db.expiredBelow = firstLive
 	return nil
 }

@@ -332,3 +332,42 @@ func TestProbeThenAccept(t *testing.T) {
 		t.Fatalf("queue holds %q, want [a b]", got)
 	}
 }
+
+// Keys hold bucket start times, so a width change between runs neither
+// resurrects nor strands old records: they still expire on time.
+func TestDedupBucketWidthChangeStillExpires(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	o := testOptions(c)
+	o.DedupRetention = 3 * 24 * time.Hour
+	o.DedupBucket = 24 * time.Hour
+	db, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for day := range 3 {
+		db.MarkSeen(activity, fmt.Sprint("day", day))
+		c.Advance(24 * time.Hour)
+	}
+	db.Close()
+
+	o.DedupBucket = 48 * time.Hour
+	c.Advance(o.DedupRetention + o.DedupBucket)
+	db = openT(t, dir, o)
+	db.maintainNow()
+	if n := rawCount(t, db, []byte{tagDedup}); n != 0 {
+		t.Fatalf("%d dedup records left after retention passed under a new bucket width, want 0", n)
+	}
+}
+
+func TestDefaultBucketKeepsProbesBounded(t *testing.T) {
+	for _, r := range []time.Duration{time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour, 365 * 24 * time.Hour} {
+		o := Options{DedupRetention: r}
+		if err := o.setDefaults(); err != nil {
+			t.Fatalf("retention %v: %v", r, err)
+		}
+		if p := probes(o.DedupRetention, o.DedupBucket); p > 8 {
+			t.Errorf("retention %v: default bucket %v needs %d probes, want at most 8", r, o.DedupBucket, p)
+		}
+	}
+}

@@ -17,7 +17,7 @@
 // numeric order.
 //
 //	'v'                                       format version
-//	'd' bucket:8 len(ns):1 ns id              dedup record (empty value)
+//	'd' bucketStart:8 len(ns):1 ns id         dedup record (empty value)
 //	'k' keyID                                 actor key: storedAt:8 rec
 //	'q' len(q):1 q seq:8                      queue entry: appendedAt:8 value
 //	'Q' len(q):1 q                            queue trim mark: seq:8
@@ -36,9 +36,10 @@
 // tombstones readers then scan over); keying by ns|id|bucket gives a single
 // seek but no contiguous range to drop.
 //
-// So the bucket is coarse: Options.DedupBucket defaults to 24h, and with the
-// default 7-day retention a full lookup reads at most 8 buckets, newest
-// first. The newest bucket gets a point Get (a duplicate is usually a retry
+// So the bucket is coarse: Options.DedupBucket defaults to 24h (longer for
+// retentions over 7 days), so a full lookup reads at most 8 buckets, newest
+// first. Keys hold the bucket's start time rather than its number, so a
+// changed width never misplaces old records in time. The newest bucket gets a point Get (a duplicate is usually a retry
 // or a second delivery minutes after the first, so hits end there); the
 // older ones share one iterator and SeekPrefixGE. Every level, L0 included,
 // carries a 10-bit-per-key bloom filter, so learning that a key is absent

@@ -54,17 +54,18 @@ func appendName(b []byte, name string) []byte {
 	return append(b, name...)
 }
 
-// appendDedupKey appends 'd' bucket ns id. The bucket sits at b[1:9] of the
-// returned key (when b was empty) so probes can overwrite it in place.
-func appendDedupKey(b []byte, bucket uint64, ns, id string) []byte {
+// appendDedupKey appends 'd' start ns id, start being the bucket's start
+// time. It sits at b[1:9] of the returned key (when b was empty) so probes
+// can overwrite it in place.
+func appendDedupKey(b []byte, start uint64, ns, id string) []byte {
 	b = append(b, tagDedup)
-	b = binary.BigEndian.AppendUint64(b, bucket)
+	b = binary.BigEndian.AppendUint64(b, start)
 	b = appendName(b, ns)
 	return append(b, id...)
 }
 
-func dedupBucketKey(bucket uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{tagDedup}, bucket)
+func dedupBucketKey(start uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{tagDedup}, start)
 }
 
 func keyCacheKey(keyID string) []byte {
