@@ -76,7 +76,7 @@ func (o *Options) setDefaults() error {
 		o.DedupRetention = 7 * 24 * time.Hour
 	}
 	if o.DedupBucket == 0 {
-		o.DedupBucket = max(24*time.Hour, (o.DedupRetention/7+time.Hour-1).Truncate(time.Hour))
+		o.DedupBucket = max(24*time.Hour, (o.DedupRetention/7 + time.Hour - 1).Truncate(time.Hour))
 	}
 	if o.DedupRetention < 0 || o.DedupBucket < 0 {
 		return fmt.Errorf("local: DedupRetention %v and DedupBucket %v must be positive", o.DedupRetention, o.DedupBucket)
