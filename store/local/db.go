@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sync"
@@ -158,6 +159,12 @@ func Open(dir string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("local: create data directory: %w", err)
 	}
 	lock, err := pebble.LockDirectory(dir, vfs.Default)
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		// The LOCK file could not even be created (permissions, read-only
+		// disk): not a second process.
+		return nil, fmt.Errorf("local: open %s: %w", dir, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("local: open %s: %w (%v); stop the other palisade process using it, or give this one its own data directory", dir, ErrLocked, err)
 	}

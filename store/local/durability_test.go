@@ -232,3 +232,17 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		t.Fatalf("%d goroutines before Open, %d after Close:\n%s", before, after, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+func TestOpenFailingLockFileIsNotReportedLocked(t *testing.T) {
+	dir := t.TempDir()
+	// A directory where the LOCK file goes: creating it fails even as root,
+	// like a read-only disk would.
+	if err := os.Mkdir(dir+"/LOCK", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir, testOptions(nil))
+	if err == nil || errors.Is(err, ErrLocked) {
+		t.Fatalf("Open with an uncreatable LOCK file: err = %v, want the I/O error, not ErrLocked", err)
+	}
+	t.Log(err)
+}
