@@ -356,6 +356,7 @@ func (d *jdoc) str(sp jspan) string {
 // decodeJSONString decodes the inside of a validated JSON string; invalid
 // UTF-8 and lone surrogates become U+FFFD, as encoding/json does.
 func decodeJSONString(body []byte) string {
+	valid := utf8.Valid(body) // escapes are ASCII: runs of a valid body are valid
 	out := make([]byte, 0, len(body))
 	for i := 0; i < len(body); {
 		// Copy the run up to the next escape at once; Mastodon escapes
@@ -364,7 +365,7 @@ func decodeJSONString(body []byte) string {
 		if j < 0 {
 			j = len(body) - i
 		}
-		if run := body[i : i+j]; utf8.Valid(run) {
+		if run := body[i : i+j]; valid || utf8.Valid(run) {
 			out = append(out, run...)
 		} else {
 			out = appendValidUTF8(out, run)

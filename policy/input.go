@@ -736,6 +736,9 @@ func attr(tag, name string) string {
 	// case-insensitive search is only the fallback.
 	find := strings.Index
 	if strings.Index(tag, name) < 0 {
+		if !hasUpper(tag) {
+			return ""
+		}
 		find = indexFold
 	}
 	for i := 0; i < len(tag); {
@@ -777,6 +780,15 @@ func attr(tag, name string) string {
 		return tag[j:end]
 	}
 	return ""
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
