@@ -17,17 +17,32 @@ import (
 )
 
 func init() {
-	register(command{name: "blocks", summary: "import, export and compare domain blocklists", run: cmdBlocks})
+	register(command{name: "blocks", summary: "domain blocks of the running node, subscriptions, and blocklist files", run: cmdBlocks})
 }
 
 // formatPalisade names the palisade domain file (YAML) next to the
 // exchange formats the blocklist package reads and writes.
 const formatPalisade = "palisade"
 
-const blocksDescription = `Subcommands:
-  import [--format F] [--to FILE] [--strict] LIST
+const blocksDescription = `Subcommands on the running node (through its admin API; see "Reaching the node"):
+  add DOMAIN [--severity S] [--reject-media] [--comment C] ... [--preview]
+        block DOMAIN (or change its block); --preview shows what it would cut, applies nothing.
+  remove DOMAIN          remove a block added with add or import --apply.
+  list [--json] [SEARCH] list the blocks in the database (config and file entries are not listed).
+  subscribe URL [--id ID] [--format F] [--priority N] [--auto-apply] [--exclude D]...
+        follow a blocklist URL; without --auto-apply every new version is a draft.
+  unsubscribe ID         stop following a list; its entries are retracted.
+  subscriptions          list subscriptions with their last sync.
+  sync                   fetch every subscription now and print what changed.
+  drafts [ID]            list versions waiting for review, or preview one (changes, impact).
+  apply-draft ID         apply a draft.   discard-draft ID   drop it.
+
+Subcommands on files:
+  import [--format F] [--to FILE] [--strict] [--apply [--preview]] LIST
         read LIST, print every entry it holds and every row that could not be read
-        (and was skipped); --to writes the entries as a palisade domain file.
+        (and was skipped); --to writes the entries as a palisade domain file;
+        --apply stores them in the running node's database (--preview: show the
+        impact only).
   export --format F [--from F] [-o FILE] [--lossy] LIST
         convert LIST (any format, or a palisade domain file) to format F.
   diff [--json] OLD NEW
@@ -67,7 +82,7 @@ them as suspend), so silence/noop entries do not fit; --lossy writes the
 entries that fit and lists the others on standard error.`
 
 func cmdBlocks(args []string) error {
-	fs := newFlagSet("blocks", "import|export|diff ...", blocksDescription)
+	fs := newFlagSet("blocks", "SUBCOMMAND ...", blocksDescription+blocksNodeHelp)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,19 +97,45 @@ func cmdBlocks(args []string) error {
 		return blocksExport(rest)
 	case "diff":
 		return blocksDiff(rest)
+	case "add":
+		return blocksAdd(rest)
+	case "remove":
+		return blocksRemove(rest)
+	case "list":
+		return blocksList(rest)
+	case "subscribe":
+		return blocksSubscribe(rest)
+	case "unsubscribe":
+		return blocksUnsubscribe(rest)
+	case "subscriptions":
+		return blocksSubscriptions(rest)
+	case "sync":
+		return blocksSync(rest)
+	case "drafts":
+		return blocksDrafts(rest)
+	case "apply-draft":
+		return blocksDraftAction(rest, "apply-draft")
+	case "discard-draft":
+		return blocksDraftAction(rest, "discard-draft")
 	case "":
 		fs.Usage()
-		return errors.New("want a subcommand: import, export or diff")
+		return errors.New("want a subcommand: " + blocksSubcommands)
 	}
-	return fmt.Errorf("unknown subcommand %q (want import, export or diff)", sub)
+	return fmt.Errorf("unknown subcommand %q (want %s)", sub, blocksSubcommands)
 }
 
 func blocksImport(args []string) error {
-	fs := newFlagSet("blocks import", "LIST", "Read a blocklist and print what it holds and which rows were skipped.\n\n"+
+	fs := newFlagSet("blocks import", "LIST", "Read a blocklist and print what it holds and which rows were skipped.\n"+
+		"With --apply, store the entries in the running node's database (one transaction,\n"+
+		"every node reloads); rows that could not be read are listed and skipped.\n\n"+
+		"Example:\n  palisade blocks import --apply --preview oliphant-tier0.csv\n  palisade blocks import --apply oliphant-tier0.csv\n\n"+
 		"Run \"palisade blocks --help\" for the formats and the domain file's shape.")
 	format := fs.String("format", "auto", "format of LIST (auto detects it)")
 	to := fs.String("to", "", "write the entries read to this palisade domain file (YAML)")
 	strict := fs.Bool("strict", false, "fail when any row could not be read, and write nothing")
+	apply := fs.Bool("apply", false, "store the entries in the running node's database (its admin API)")
+	preview := fs.Bool("preview", false, "with --apply: show what the entries would cut, store nothing")
+	af := addAdminFlags(fs)
 	if err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
@@ -114,6 +155,12 @@ func blocksImport(args []string) error {
 	printRowErrors(os.Stdout, path, rowErrs)
 	if *strict && len(rowErrs) > 0 {
 		return fmt.Errorf("%s: %d rows could not be read (see above); fix them or drop --strict", path, len(rowErrs))
+	}
+	if *apply || *preview {
+		if l.Allow {
+			return fmt.Errorf("%s is a domain allowlist; --apply imports blocks", path)
+		}
+		return blocksImportApply(af, path, l, *preview)
 	}
 	if *to == "" {
 		return nil

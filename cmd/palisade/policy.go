@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -453,11 +454,14 @@ func (p *policyRuntime) compile(in policyInputs) (*policy.Snapshot, error) {
 }
 
 // applyShadowOverrides sets "shadow: true|false" on every rule whose id has
-// an override, editing the YAML as a node tree (comments survive, layout
-// may change). The policy package has no hook for per-rule overrides, so
-// the file is what changes. Files without an overridden id are passed
-// through untouched; a file that does not parse is left for Compile to
-// report.
+// an override. The policy package has no hook for per-rule overrides, so
+// the file's text is what changes, as little as possible so that lines in
+// errors and explanations stay right: an existing shadow line is rewritten
+// in place, otherwise one line is inserted after the rule's id (moving the
+// lines below it by one). Rules written in flow style ({id: x, ...}) make
+// the file be re-encoded from its node tree instead. Files without an
+// overridden id are passed through untouched; a file that does not parse
+// is left for Compile to report.
 //
 // written maps the names of the rewritten files to their bytes as written.
 func applyShadowOverrides(files []policy.RuleFile, ov map[string]bool) (out []policy.RuleFile, written map[string][]byte) {
@@ -475,48 +479,112 @@ func applyShadowOverrides(files []policy.RuleFile, ov map[string]bool) (out []po
 		if !mentions {
 			continue
 		}
-		var doc yaml.Node
-		if yaml.Unmarshal(f.Data, &doc) != nil || len(doc.Content) == 0 {
-			continue
+		if data, ok := overrideFile(f.Data, ov); ok {
+			written[f.Name] = f.Data
+			out[i].Data = data
 		}
-		rulesSeq := mapValue(doc.Content[0], "rules")
-		if rulesSeq == nil || rulesSeq.Kind != yaml.SequenceNode {
-			continue
-		}
-		changed := false
-		for _, r := range rulesSeq.Content {
-			id := mapValue(r, "id")
-			if id == nil {
-				continue
-			}
-			shadow, ok := ov[id.Value]
-			if !ok {
-				continue
-			}
-			val := "false"
-			if shadow {
-				val = "true"
-			}
-			if v := mapValue(r, "shadow"); v != nil {
-				v.Kind, v.Tag, v.Value, v.Style = yaml.ScalarNode, "!!bool", val, 0
-			} else {
-				r.Content = append(r.Content,
-					&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "shadow"},
-					&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: val})
-			}
-			changed = true
-		}
-		if !changed {
-			continue
-		}
-		data, err := yaml.Marshal(&doc)
-		if err != nil || len(data) == 0 {
-			continue
-		}
-		written[f.Name] = f.Data
-		out[i].Data = data
 	}
 	return out, written
+}
+
+// lineEdit replaces line (1-based) with text, or inserts text after it.
+type lineEdit struct {
+	line   int
+	insert bool
+	text   string
+}
+
+// overrideFile applies ov to one rule file; ok is false when nothing
+// changed.
+func overrideFile(data []byte, ov map[string]bool) ([]byte, bool) {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return nil, false
+	}
+	seq := mapValue(doc.Content[0], "rules")
+	if seq == nil || seq.Kind != yaml.SequenceNode {
+		return nil, false
+	}
+	lines := strings.Split(string(data), "\n")
+	var edits []lineEdit
+	reencode := false
+	for _, r := range seq.Content {
+		id := mapValue(r, "id")
+		if id == nil {
+			continue
+		}
+		shadow, ok := ov[id.Value]
+		if !ok {
+			continue
+		}
+		val := "false"
+		if shadow {
+			val = "true"
+		}
+		var key *yaml.Node
+		for k := 0; k+1 < len(r.Content); k += 2 {
+			if r.Content[k].Value == "shadow" {
+				key = r.Content[k]
+				r.Content[k+1].Kind, r.Content[k+1].Tag, r.Content[k+1].Value, r.Content[k+1].Style = yaml.ScalarNode, "!!bool", val, 0
+			}
+		}
+		if key == nil {
+			r.Content = append(r.Content,
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "shadow"},
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: val})
+		}
+		if r.Style&yaml.FlowStyle != 0 || id.Line != mapKeyLine(r, "id") || id.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+			reencode = true
+			continue
+		}
+		if key != nil {
+			ln := key.Line
+			if ln < 1 || ln > len(lines) || !strings.HasPrefix(strings.TrimSpace(lines[ln-1]), "shadow:") {
+				reencode = true
+				continue
+			}
+			edits = append(edits, lineEdit{line: ln, text: strings.Repeat(" ", key.Column-1) + "shadow: " + val})
+			continue
+		}
+		idKey := mapKey(r, "id")
+		edits = append(edits, lineEdit{line: id.Line, insert: true, text: strings.Repeat(" ", idKey.Column-1) + "shadow: " + val})
+	}
+	if reencode {
+		out, err := yaml.Marshal(&doc)
+		return out, err == nil
+	}
+	if len(edits) == 0 {
+		return nil, false
+	}
+	// Bottom up, so that an insertion does not move the lines of edits
+	// still to do.
+	slices.SortFunc(edits, func(a, b lineEdit) int { return b.line - a.line })
+	for _, e := range edits {
+		if e.insert {
+			lines = slices.Insert(lines, e.line, e.text)
+		} else {
+			lines[e.line-1] = e.text
+		}
+	}
+	return []byte(strings.Join(lines, "\n")), true
+}
+
+// mapKey returns the key node of key in mapping m, or nil.
+func mapKey(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i]
+		}
+	}
+	return nil
+}
+
+// mapKeyLine is the line of key in m (0 when absent).
+func mapKeyLine(m *yaml.Node, key string) int {
+	if k := mapKey(m, key); k != nil {
+		return k.Line
+	}
+	return 0
 }
 
 // mapValue returns the value of key in mapping node m, or nil.

@@ -509,3 +509,61 @@ func TestSubscriptionSyncAndRetraction(t *testing.T) {
 		t.Fatal("a.example still refused after unsubscribing")
 	}
 }
+
+// Shadow overrides edit the rule file's text as little as possible: the
+// rules up to the overridden one keep their lines in explanations, an
+// existing shadow key is rewritten in place, and the rest of the file is
+// byte for byte the same.
+func TestShadowOverrideKeepsLines(t *testing.T) {
+	file := `version: 1
+rules:
+  # first
+  - id: r1
+    description: >
+      folded text
+      over lines
+    match:
+      domain: a.example
+    action: reject
+
+  - id: r2
+    shadow: true   # under trial
+    match:
+      domain: b.example
+    action: reject
+  - id: r3
+    match: {domain: c.example}
+    action: delist
+`
+	src := policy.Source{RuleFiles: []policy.RuleFile{{Name: "f.yaml", Data: []byte(file)}}}
+	files, written := applyShadowOverrides(src.RuleFiles, map[string]bool{"r1": true, "r2": false})
+	if string(written["f.yaml"]) != file {
+		t.Fatal("the original bytes are not kept for error reports")
+	}
+	got := string(files[0].Data)
+	want := strings.Replace(strings.Replace(file, "  - id: r1\n", "  - id: r1\n    shadow: true\n", 1),
+		"    shadow: true   # under trial\n", "    shadow: false\n", 1)
+	if got != want {
+		t.Fatalf("rewritten file:\n%s\nwant:\n%s", got, want)
+	}
+	src.RuleFiles = files
+	snap, err := policy.Compile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := policy.InputFromActivity([]byte(`{"id":"https://a.example/1","type":"Create","actor":"https://a.example/u","object":{"id":"https://a.example/n","type":"Note"}}`), nil)
+	ex := snap.Explain(in)
+	lines := map[string]int{}
+	for _, v := range ex.Rules {
+		lines[v.RuleID] = v.Line
+	}
+	if ex.Decision.Action != policy.Accept || len(ex.Decision.Shadow) != 1 {
+		t.Fatalf("r1 in shadow: decision %s", ex.Decision.String())
+	}
+	if lines["r1"] != 4 {
+		t.Fatalf("r1 explained at line %d, want 4 as written", lines["r1"])
+	}
+	if lines["r2"] != 13 || lines["r3"] != 18 {
+		t.Fatalf("r2 at %d, r3 at %d; want 13 and 18 (one line inserted above them)", lines["r2"], lines["r3"])
+	}
+}
