@@ -49,11 +49,14 @@ type rule struct {
 	cw                      string
 	shadow, disabled        bool
 	conds, unless           []cond
-	expr                    *compiledExpr
-	exprSrc                 string
-	exprLine                int
-	rate                    *rateSpec
-	cost                    uint8 // the costliest thing the rule reads
+	// The conditions' match functions alone, in the same order: the
+	// chain loop touches only these, not the explanation data.
+	condFns, unlessFns []func(*Input) bool
+	expr               *compiledExpr
+	exprSrc            string
+	exprLine           int
+	rate               *rateSpec
+	cost               uint8 // the costliest thing the rule reads
 }
 
 // finish orders the conditions cheapest first, so a rule on a domain or a
@@ -67,6 +70,12 @@ func (r *rule) finish() {
 	}
 	if r.expr != nil {
 		r.cost = max(r.cost, r.expr.cost)
+	}
+	for _, c := range r.conds {
+		r.condFns = append(r.condFns, c.match)
+	}
+	for _, c := range r.unless {
+		r.unlessFns = append(r.unlessFns, c.match)
 	}
 }
 

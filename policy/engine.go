@@ -89,6 +89,14 @@ func (d *Decision) apply(f Fired, mods Modifiers, cw string) {
 	if f.Action.Stronger(d.Action) {
 		d.Action = f.Action
 	}
+	// An "also" effect can be stronger than the rule's action (action:
+	// report, also: [quarantine]); the decision's headline is the strongest
+	// effect either way.
+	for a := Accept; a < numActions; a++ {
+		if m := actionModifier(a); m != 0 && mods&m != 0 && a.Stronger(d.Action) {
+			d.Action = a
+		}
+	}
 	d.Modifiers |= mods
 	if cw != "" {
 		switch {
@@ -413,15 +421,15 @@ func (s *Snapshot) decide(in *Input, rl *rateLimiter, ex *Explanation) Decision 
 // match reports whether all conditions hold, the unless block does not,
 // and the expression is true.
 func (r *rule) match(in *Input) bool {
-	for i := range r.conds {
-		if !r.conds[i].match(in) {
+	for _, m := range r.condFns {
+		if !m(in) {
 			return false
 		}
 	}
-	if len(r.unless) > 0 {
+	if len(r.unlessFns) > 0 {
 		all := true
-		for i := range r.unless {
-			if !r.unless[i].match(in) {
+		for _, m := range r.unlessFns {
+			if !m(in) {
 				all = false
 				break
 			}
