@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palisade-fedi/palisade/relay/loadgen"
+	"github.com/palisade-fedi/palisade/store/pg/pgtest"
+)
+
+// observedNode is an in-process appliance configured so that a short load
+// reaches every ingress outcome the metrics and dashboards describe:
+// accepted, duplicate, refused by the domain gate (a suspended domain),
+// refused by a policy rule, seen by a shadow rule, bad signature, and
+// refused because the inbound queue is full (a tiny high-water mark).
+type observedNode struct {
+	public, admin string
+	fleet         *loadgen.Fleet
+	next          int // first sequence number of the next batch
+}
+
+// observedHighWater is the inbound queue's high-water mark: low enough that
+// the test's load fills it, so queue_full refusals have series too.
+const observedHighWater = 150
+
+// observedRules rejects one post in five (sequence numbers ending in 0 or
+// 5) and shadows a delist of every post, so per-rule series exist.
+const observedRules = `version: 1
+description: Observability test rules.
+rules:
+  - id: obs-reject-fives
+    description: Reject posts whose number ends in 0 or 5.
+    match:
+      regex: 'number \d*[05]\b'
+    action: reject
+  - id: obs-shadow-delist
+    description: Would delist every post mentioning the fediverse.
+    match:
+      keywords: [fediverse]
+    action: delist
+    shadow: true
+`
+
+// startObservedNode runs serve in process until the test ends.
+func startObservedNode(t *testing.T) *observedNode {
+	t.Helper()
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "obs-rules.yaml")
+	if err := os.WriteFile(rules, []byte(observedRules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Default()
+	cfg.Host = "bench.local"
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.Listen = ListenConfig{Public: "127.0.0.1:0", Admin: "127.0.0.1:0"}
+	cfg.Log.Level = "error"
+	cfg.Database.URL = pgtest.URL(t)
+	cfg.Fed.AllowPrivateAddresses, cfg.Fed.AllowHTTP = true, true
+	cfg.Ingress.DomainRate, cfg.Ingress.DomainBurst = 1e6, 1e6
+	cfg.Ingress.ActorRate, cfg.Ingress.ActorBurst = 1e6, 1e6
+	cfg.Ingress.QueueHighWater = observedHighWater
+	cfg.Policy.Domains = []DomainEntry{{Domain: loadgen.BlockedDomain, Severity: "suspend"}}
+	cfg.Policy.RuleFiles = []string{rules}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan [2]net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, &serveHooks{ready: func(p, a net.Addr) { addrs <- [2]net.Addr{p, a} }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v after stop", err)
+			}
+		case <-time.After(40 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	n := &observedNode{}
+	select {
+	case a := <-addrs:
+		n.public, n.admin = a[0].String(), a[1].String()
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not become ready")
+	}
+	fleet, err := loadgen.NewFleet(2, 6, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fleet.Close)
+	n.fleet = fleet
+	return n
+}
+
+// drive sends count requests: 10% replays, 10% from the suspended domain,
+// 10% with a corrupted signature, the rest fresh (of which the reject rule
+// refuses one in five). It fails the test unless every kind got the answer
+// it exists to provoke, so a silent change in the pipeline cannot leave a
+// dashboard quietly without data.
+func (n *observedNode) drive(t *testing.T, count int) {
+	t.Helper()
+	reqs, err := loadgen.Presign(n.fleet, loadgen.Mix{Host: "bench.local", First: n.next, N: count,
+		Dup: 0.1, Blocked: 0.1, BadSig: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.next += count
+	res, err := loadgen.Run(reqs, loadgen.RunOptions{Addr: n.public, Host: "bench.local", Concurrency: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors > 0 {
+		t.Fatalf("%d transport errors driving the node", res.Errors)
+	}
+	for k, want := range map[loadgen.Kind]int{loadgen.KindAccept: 202, loadgen.KindDuplicate: 202,
+		loadgen.KindBlocked: 202, loadgen.KindBadSig: 401} {
+		if res.ByKind[k].Statuses[want] == 0 {
+			t.Fatalf("no %s request was answered %d (answers: %v)", k, want, res.ByKind[k].Statuses)
+		}
+	}
+}
+
+// scrape returns the node's /metrics exposition.
+func (n *observedNode) scrape(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://" + n.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(b)
+}
+
+// family is one metric family as exposed or as documented.
+type family struct {
+	typ    string
+	labels []string // sorted, without le/quantile
+}
+
+// exposedFamilies reads the palisade_* families of a text exposition: their
+// type from "# TYPE" and the union of their samples' label names.
+func exposedFamilies(text string) map[string]family {
+	fams := map[string]family{}
+	sampleRe := regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? `)
+	labelRe := regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="`)
+	var cur string
+	seen := map[string]map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if f := strings.Fields(line); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
+			cur = f[2]
+			if strings.HasPrefix(cur, "palisade_") {
+				fams[cur] = family{typ: f[3]}
+				seen[cur] = map[string]bool{}
+			}
+			continue
+		}
+		m := sampleRe.FindStringSubmatch(line)
+		if m == nil || seen[cur] == nil || !strings.HasPrefix(m[1], cur) {
+			continue
+		}
+		for _, l := range labelRe.FindAllStringSubmatch(m[2], -1) {
+			if l[1] != "le" && l[1] != "quantile" {
+				seen[cur][l[1]] = true
+			}
+		}
+	}
+	for name, ls := range seen {
+		f := fams[name]
+		for l := range ls {
+			f.labels = append(f.labels, l)
+		}
+		sort.Strings(f.labels)
+		fams[name] = f
+	}
+	return fams
+}
+
+// documentedFamilies reads the catalogue tables of docs/metrics.md: rows
+// "| `name` | type | `label`, `label` or — | meaning |".
+func documentedFamilies(t *testing.T, path string) map[string]family {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rowRe := regexp.MustCompile("^\\|\\s*`(palisade_[a-z0-9_]+)`\\s*\\|\\s*([a-z]+)\\s*\\|([^|]*)\\|")
+	labelRe := regexp.MustCompile("`([a-z_][a-z0-9_]*)`")
+	fams := map[string]family{}
+	for i, line := range strings.Split(string(b), "\n") {
+		m := rowRe.FindStringSubmatch(line)
+		if m == nil {
+			if strings.HasPrefix(line, "| `palisade_") {
+				t.Errorf("%s:%d: a catalogue row that does not read | `name` | type | labels | meaning |: %q", path, i+1, line)
+			}
+			continue
+		}
+		if _, dup := fams[m[1]]; dup {
+			t.Errorf("%s:%d: %s is documented twice", path, i+1, m[1])
+		}
+		f := family{typ: m[2]}
+		for _, l := range labelRe.FindAllStringSubmatch(m[3], -1) {
+			f.labels = append(f.labels, l[1])
+		}
+		sort.Strings(f.labels)
+		fams[m[1]] = f
+	}
+	return fams
+}
+
+// lazyFamilies are documented families a node may legitimately not expose
+// yet, because they only appear once something exists that this test
+// cannot create. Each must still be registered by non-test code (its name
+// appears as a string literal there), so a renamed or deleted metric is
+// caught as drift. Keep the list short and say why.
+var lazyFamilies = map[string]string{
+	"palisade_queue_group_lag": "one series per consumer group; nothing consumes the inbound queue until the instance core (issue 4)",
+}
+
+// The metric catalogue (docs/metrics.md) lists exactly the palisade_*
+// families a running node exports, with their types and label names: a
+// metric added, renamed, relabelled or removed without updating the
+// catalogue fails here.
+func TestMetricsDocMatchesRegistry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node")
+	}
+	n := startObservedNode(t)
+	n.drive(t, 400)
+	exposed := exposedFamilies(n.scrape(t))
+	documented := documentedFamilies(t, filepath.Join("..", "..", "docs", "metrics.md"))
+	if len(exposed) < 10 {
+		t.Fatalf("only %d palisade_* families exposed; the scrape parser is broken", len(exposed))
+	}
+	var names []string
+	for name := range exposed {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		got := exposed[name]
+		doc, ok := documented[name]
+		switch {
+		case !ok:
+			t.Errorf("%s (%s, labels %v) is exported but missing from docs/metrics.md: add a row to the catalogue", name, got.typ, got.labels)
+		case doc.typ != got.typ:
+			t.Errorf("%s: docs/metrics.md says %s, the registry says %s", name, doc.typ, got.typ)
+		case !slices.Equal(doc.labels, got.labels):
+			t.Errorf("%s: docs/metrics.md lists labels %v, the node exports %v", name, doc.labels, got.labels)
+		}
+	}
+	source := goSourceText(t, filepath.Join("..", ".."))
+	for name := range documented {
+		if _, ok := exposed[name]; ok {
+			continue
+		}
+		reason, lazy := lazyFamilies[name]
+		switch {
+		case !lazy:
+			t.Errorf("docs/metrics.md documents %s, which the node does not export after traffic: remove the row, or fix the metric", name)
+		case !strings.Contains(source, `"`+name+`"`):
+			t.Errorf("docs/metrics.md documents %s (not exported in this test: %s), and no Go source registers it any more", name, reason)
+		}
+	}
+	for name := range lazyFamilies {
+		if _, ok := exposed[name]; ok {
+			t.Errorf("%s is exported now: remove it from lazyFamilies so its labels are checked", name)
+		}
+		if _, ok := documented[name]; !ok {
+			t.Errorf("lazyFamilies names %s, which docs/metrics.md does not document", name)
+		}
+	}
+}
+
+// goSourceText concatenates the module's non-test Go files.
+func goSourceText(t *testing.T, root string) string {
+	t.Helper()
+	var sb strings.Builder
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			sb.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(fmt.Errorf("reading the module's Go source: %w", err))
+	}
+	return sb.String()
+}
