@@ -189,17 +189,21 @@ func (p *policyRuntime) run(ctx context.Context) {
 		case <-poll.C:
 			p.poll(ctx)
 		case <-nextSync.C:
-			p.syncLogged(ctx, "schedule")
-			nextSync.Reset(p.syncEvery)
+			// Every node keeps this schedule; the first to come syncs
+			// for all (the others find the lists fresh and wait).
+			if d := p.firstSyncDelay(ctx); d < p.syncEvery/2 {
+				p.syncLogged(ctx, "schedule")
+			}
+			nextSync.Reset(p.firstSyncDelay(ctx))
 		case <-p.syncNow:
 			p.syncLogged(ctx, "request")
 		}
 	}
 }
 
-// firstSyncDelay is how long to wait before the first scheduled sync: at
-// once when some subscription is overdue (the node was down), else the
-// rest of the interval of the most overdue one.
+// firstSyncDelay is how long to wait before the next scheduled sync: at
+// once (1s) when some subscription is overdue (the node was down, or no
+// node synced it), else the rest of the interval of the most overdue one.
 func (p *policyRuntime) firstSyncDelay(ctx context.Context) time.Duration {
 	subs, err := p.db.ListSubscriptions(ctx)
 	if err != nil || len(subs) == 0 {
