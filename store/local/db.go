@@ -67,6 +67,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; tests inject one. Default time.Now.
 	Now func() time.Time
+	// DedupFilterBits sizes the in-memory Bloom filter kept per live dedup
+	// bucket (rounded up to a power of two). The default 2^26 bits (8 MiB
+	// per bucket, at most DedupRetention/DedupBucket+1 buckets) holds about
+	// 7 million ids a bucket under 1% false positives; beyond that lookups
+	// read the store more often but stay correct. Negative disables the
+	// filters.
+	DedupFilterBits int64
 	// MaintenanceInterval is how often the background goroutine expires
 	// dedup buckets and trims queues and logs. Default 1s.
 	MaintenanceInterval time.Duration
@@ -84,6 +91,9 @@ func (o *Options) setDefaults() error {
 	}
 	if p := probes(o.DedupRetention, o.DedupBucket); p > 64 {
 		return fmt.Errorf("local: DedupRetention %v / DedupBucket %v needs %d bucket probes per lookup; raise DedupBucket so at most 64 remain", o.DedupRetention, o.DedupBucket, p)
+	}
+	if o.DedupFilterBits == 0 {
+		o.DedupFilterBits = 1 << 26
 	}
 	if o.QueueHighWater <= 0 {
 		o.QueueHighWater = 1_000_000
@@ -136,7 +146,12 @@ type DB struct {
 
 	seed    maphash.Seed
 	stripes [nStripes]sync.Mutex
-	keyBufs sync.Pool // *[]byte scratch for dedup keys
+
+	// filters answer most dedup lookups without reading Pebble (nil when
+	// disabled); filterWG waits for the background fill at Close.
+	filters  *dedupFilters
+	filterWG sync.WaitGroup
+	keyBufs  sync.Pool // *[]byte scratch for dedup keys
 
 	mu     sync.Mutex // guards queues, logs
 	queues map[string]*Queue
@@ -228,6 +243,15 @@ func Open(dir string, o Options) (*DB, error) {
 		lock.Close()
 		return nil, err
 	}
+	if o.DedupFilterBits > 0 {
+		db.filters = newDedupFilters(uint64(o.DedupFilterBits))
+		starts := db.liveBucketStarts()
+		for _, st := range starts {
+			db.filters.get(st, true /* create */, false /* ready after the scan */)
+		}
+		db.filterWG.Add(1)
+		go db.fillFilters(starts)
+	}
 	go db.maintainLoop()
 	return db, nil
 }
@@ -264,6 +288,7 @@ func (db *DB) Close() error {
 	db.closeMu.Unlock()
 	close(db.stop)
 	<-db.done
+	db.filterWG.Wait()
 	db.mu.Lock()
 	for _, q := range db.queues {
 		q.closeNotify()

@@ -60,36 +60,53 @@ func (db *DB) probe(ns, id string, now time.Time) (bool, error) {
 // consults the same bloom filters as Get but builds the per-level iterators
 // once rather than once per bucket (BenchmarkAcceptParallel: about a third
 // less CPU per accept than eight Gets).
+//
+// The in-memory filters are asked first (see dedupFilters): a bucket whose
+// filter is ready and does not know the id is not read at all.
 func (db *DB) probeRange(ns, id string, newest, oldest uint64) (bool, error) {
 	bp := db.keyBufs.Get().(*[]byte)
 	defer db.keyBufs.Put(bp)
 	k := appendDedupKey((*bp)[:0], db.bucketStart(newest), ns, id)
 	*bp = k
-	_, closer, err := db.pdb.Get(k)
-	if err == nil {
-		closer.Close()
-		return true, nil
+	var h uint64
+	if db.filters != nil {
+		h = db.filters.hash(k)
 	}
-	if !errors.Is(err, pebble.ErrNotFound) {
-		return false, fmt.Errorf("local: dedup lookup in %q: %w", ns, err)
+	maybe := func(b uint64) bool { return db.filters == nil || db.filters.mayContain(db.bucketStart(b), h) }
+	if maybe(newest) {
+		_, closer, err := db.pdb.Get(k)
+		if err == nil {
+			closer.Close()
+			return true, nil
+		}
+		if !errors.Is(err, pebble.ErrNotFound) {
+			return false, fmt.Errorf("local: dedup lookup in %q: %w", ns, err)
+		}
 	}
 	if oldest >= newest {
 		return false, nil
 	}
-	it, err := db.pdb.NewIter(&dedupBounds)
-	if err != nil {
-		return false, fmt.Errorf("local: dedup lookup in %q: %w", ns, err)
-	}
+	var it *pebble.Iterator
 	found := false
 	for b := newest - 1; !found; b-- {
-		binary.BigEndian.PutUint64(k[1:9], db.bucketStart(b))
-		found = it.SeekPrefixGE(k)
+		if maybe(b) {
+			if it == nil {
+				var err error
+				if it, err = db.pdb.NewIter(&dedupBounds); err != nil {
+					return false, fmt.Errorf("local: dedup lookup in %q: %w", ns, err)
+				}
+			}
+			binary.BigEndian.PutUint64(k[1:9], db.bucketStart(b))
+			found = it.SeekPrefixGE(k)
+		}
 		if b == oldest {
 			break
 		}
 	}
-	if err := it.Close(); err != nil {
-		return false, fmt.Errorf("local: dedup lookup in %q: %w", ns, err)
+	if it != nil {
+		if err := it.Close(); err != nil {
+			return false, fmt.Errorf("local: dedup lookup in %q: %w", ns, err)
+		}
 	}
 	return found, nil
 }
@@ -222,7 +239,12 @@ func (db *DB) record(ns, id string, q *Queue, entry []byte, p *Probe) (uint64, e
 	}
 	b := db.pdb.NewBatch()
 	bp := db.keyBufs.Get().(*[]byte)
-	*bp = appendDedupKey((*bp)[:0], db.bucketStart(db.bucketOf(now)), ns, id)
+	start := db.bucketStart(db.bucketOf(now))
+	*bp = appendDedupKey((*bp)[:0], start, ns, id)
+	var h uint64
+	if db.filters != nil {
+		h = db.filters.hash(*bp)
+	}
 	err = b.Set(*bp, nil, nil)
 	db.keyBufs.Put(bp)
 	if err == nil && q != nil {
@@ -232,6 +254,11 @@ func (db *DB) record(ns, id string, q *Queue, entry []byte, p *Probe) (uint64, e
 		err = b.Commit(db.wsync)
 	}
 	b.Close()
+	if err == nil && db.filters != nil {
+		// Before the stripe lock is released: the next Accept of this id
+		// must find it.
+		db.filters.add(db.filters.get(start, true /* create */, true /* a bucket first written now starts empty */), h)
+	}
 	if q != nil {
 		q.finish(seq, 1)
 	}
@@ -254,6 +281,9 @@ func (db *DB) expireDedup(now time.Time) error {
 	}
 	if err := db.pdb.DeleteRange(dedupBucketKey(db.bucketStart(db.expiredBelow)), dedupBucketKey(db.bucketStart(firstLive)), pebble.NoSync); err != nil {
 		return err
+	}
+	if db.filters != nil {
+		db.filters.drop(db.bucketStart(firstLive))
 	}
 	db.log.Debug("local: expired dedup buckets", "below", time.Unix(0, int64(db.bucketStart(firstLive))).UTC())
 	db.expiredBelow = firstLive

@@ -611,6 +611,34 @@ func (j *Jobs) Stats() (pending int64, oldest time.Time) {
 	return pending, time.Unix(0, int64(best))
 }
 
+// Pending returns the number of stored jobs (leased ones included), from
+// memory.
+func (j *Jobs) Pending() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.pending
+}
+
+// NextDue returns a time at or before which the next job not leased, of a
+// host for which hostFilter (nil: all) returns true, may be due; zero when
+// there is none. It is a lower bound from memory (no I/O): Due may find
+// nothing due then, and moves the bound forward when it does. hostFilter is
+// called as in Due.
+func (j *Jobs) NextDue(hostFilter func(host string) bool) time.Time {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	best := uint64(math.MaxUint64)
+	for host, h := range j.hosts {
+		if h.lo < best && (hostFilter == nil || hostFilter(host)) {
+			best = h.lo
+		}
+	}
+	if best == math.MaxUint64 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(best))
+}
+
 // PendingByHost returns the number of stored jobs per host (leased ones
 // included). The map is the caller's.
 func (j *Jobs) PendingByHost() map[string]int64 {
