@@ -239,14 +239,10 @@ func (r *rule) earlyRate() bool {
 	return r.rate != nil && !r.shadow && r.action == Reject && r.cost == costEnvelope && (r.expr == nil || r.expr.cost == costEnvelope)
 }
 
-// EvaluateSnapshot runs the chain of s without an engine: no metrics, and
-// rate rules see fresh buckets. For tools (palisade rules test) and tests.
-func (s *Snapshot) EvaluateSnapshot(in *Input, now time.Time) Decision {
-	if in.Now.IsZero() {
-		in.Now = now
-	}
-	return s.decide(in, nil, nil)
-}
+// Evaluate runs the chain of s without an engine: no metrics, no shadow
+// samples, and rate rules count as under their limit (there are no
+// buckets). For tools and tests; servers use Engine.Evaluate.
+func (s *Snapshot) Evaluate(in *Input) Decision { return s.decide(in, nil, nil) }
 
 // decide is the chain, shared by Evaluate and Explain so that an
 // explanation can never disagree with a decision. ex is nil when not
