@@ -459,3 +459,99 @@ func TestDashboardsGroupByBoundedLabels(t *testing.T) {
 	sort.Strings(sorted)
 	t.Logf("bounded labels: %v", sorted)
 }
+
+// toolOrSkip finds a Prometheus binary; under CI its absence is a failure,
+// since .ci/deps installs it.
+func toolOrSkip(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed, and CI is set: .ci/deps installs Debian's prometheus package; run it", name)
+		}
+		t.Skipf("%s is not installed (apt-get install prometheus, or run ./.ci/deps); set CI=true to make this a failure", name)
+	}
+	return p
+}
+
+// The shipped alert rules pass promtool's checks and unit tests, and every
+// alert is unit-tested both firing and quiet, with a severity and the
+// annotations an on-call person reads.
+func TestAlertRulesPromtool(t *testing.T) {
+	promtool := toolOrSkip(t, "promtool")
+	dir := filepath.Join("..", "..", "dashboards")
+	for _, args := range [][]string{
+		{"check", "rules", "alerts.yml"},
+		{"test", "rules", "alerts_test.yml"},
+		{"check", "config", "prometheus.yml"},
+	} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert       string
+				Labels      map[string]string
+				Annotations map[string]string
+			}
+		}
+	}
+	var tests struct {
+		Tests []struct {
+			AlertRuleTest []struct {
+				Alertname string
+				ExpAlerts []map[string]any `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		}
+	}
+	for name, v := range map[string]any{"alerts.yml": &rules, "alerts_test.yml": &tests} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(b, v); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	firing, quiet := map[string]bool{}, map[string]bool{}
+	for _, tc := range tests.Tests {
+		for _, a := range tc.AlertRuleTest {
+			if len(a.ExpAlerts) > 0 {
+				firing[a.Alertname] = true
+			} else {
+				quiet[a.Alertname] = true
+			}
+		}
+	}
+	n := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			n++
+			if s := r.Labels["severity"]; s != "critical" && s != "warning" {
+				t.Errorf("%s: severity %q, want critical or warning", r.Alert, s)
+			}
+			for _, a := range []string{"summary", "description"} {
+				if !strings.Contains(r.Annotations[a], "$labels.") {
+					t.Errorf("%s: the %s annotation does not name the labels of what fired", r.Alert, a)
+				}
+			}
+			if !firing[r.Alert] {
+				t.Errorf("%s has no promtool test where it fires", r.Alert)
+			}
+			if !quiet[r.Alert] {
+				t.Errorf("%s has no promtool test where it stays quiet", r.Alert)
+			}
+		}
+	}
+	if n < 9 {
+		t.Errorf("alerts.yml has %d alerts, want at least 9", n)
+	}
+}
