@@ -143,12 +143,14 @@ func (e *Engine) dispatch(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		e.fill()
+		ok := e.fill()
 		e.send()
 		wait := idleWait
 		now := e.o.Now()
 		e.fillNow = now
-		if e.leased < e.capacity {
+		if !ok {
+			wait = time.Second // the store failed: do not spin on it
+		} else if e.leased < e.capacity {
 			if next := e.jobs.NextDue(e.wants); !next.IsZero() {
 				wait = min(wait, max(next.Sub(now), time.Millisecond))
 			}
@@ -179,17 +181,18 @@ func (e *Engine) dispatch(ctx context.Context) {
 	}
 }
 
-// fill leases due jobs up to capacity.
-func (e *Engine) fill() {
+// fill leases due jobs up to capacity. It returns false if the store
+// failed.
+func (e *Engine) fill() bool {
 	free := e.capacity - e.leased
 	if free <= 0 {
-		return
+		return true
 	}
 	e.fillNow = e.o.Now()
 	jobs, err := e.jobs.Due(e.fillNow, free, e.wants)
 	if err != nil {
 		e.o.Logger.Error("delivery: reading due jobs failed; will retry", "err", err)
-		return
+		return false
 	}
 	for _, j := range jobs {
 		h := e.hostState(j.Host)
@@ -200,6 +203,7 @@ func (e *Engine) fill() {
 			e.active = append(e.active, h)
 		}
 	}
+	return true
 }
 
 // send hands ready tasks to idle workers, one per host per round so that a

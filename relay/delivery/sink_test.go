@@ -288,4 +288,3 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 func activity(i int) []byte {
 	return []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams",  "type":"Create","id":"https://palisade.example/activities/%d","actor":"%s","object":{"type":"Note","content":"caf\u00e9 \u003cp\u003e %d","to":["https://www.w3.org/ns/activitystreams#Public"]} }`+"\n", i, testActor, i))
 }
-
