@@ -103,13 +103,16 @@ func Presign(f *Fleet, m Mix) ([]Request, error) {
 	fr := [numKinds]float64{KindDuplicate: dupFrac, KindBlocked: blockedFrac, KindBadSig: badFrac}
 	for i := range kinds {
 		kinds[i] = KindAccept
+		best := KindAccept
 		for k := KindDuplicate; k < numKinds; k++ {
 			acc[k] += fr[k]
-			if acc[k] >= 1 && i > 0 {
-				acc[k]--
-				kinds[i] = k
-				break
+			if acc[k] >= 1 && (best == KindAccept || acc[k] > acc[best]) {
+				best = k
 			}
+		}
+		if best != KindAccept && i > 0 {
+			acc[best]--
+			kinds[i] = best
 		}
 	}
 	out := make([]Request, n)
