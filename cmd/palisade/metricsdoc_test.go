@@ -3,8 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,7 +20,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/palisade-fedi/palisade/relay/delivery"
 	"github.com/palisade-fedi/palisade/relay/loadgen"
+	"github.com/palisade-fedi/palisade/relay/netguard"
+	"github.com/palisade-fedi/palisade/store/local"
 	"github.com/palisade-fedi/palisade/store/pg/pgtest"
 )
 
@@ -142,7 +152,13 @@ func (n *observedNode) drive(t *testing.T, count int) {
 // scrape returns the node's /metrics exposition.
 func (n *observedNode) scrape(t *testing.T) string {
 	t.Helper()
-	resp, err := http.Get("http://" + n.admin + "/metrics")
+	return scrapeText(t, n.admin)
+}
+
+// scrapeText returns the /metrics exposition served at addr.
+func scrapeText(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +269,17 @@ func TestMetricsDocMatchesRegistry(t *testing.T) {
 	n := startObservedNode(t)
 	n.drive(t, 400)
 	exposed := exposedFamilies(n.scrape(t))
+	// Until serve runs the delivery engine (issue 6), its metrics come from
+	// the engine run beside the node; once serve exports them too, both
+	// sources must agree.
+	d := startDeliveryBeside(t)
+	d.waitDelivered(t)
+	for name, f := range exposedFamilies(scrapeText(t, d.addr)) {
+		if g, ok := exposed[name]; ok && (g.typ != f.typ || !slices.Equal(g.labels, f.labels)) {
+			t.Errorf("%s: the node exports %v, the delivery engine %v", name, g, f)
+		}
+		exposed[name] = f
+	}
 	documented := documentedFamilies(t, filepath.Join("..", "..", "docs", "metrics.md"))
 	if len(exposed) < 10 {
 		t.Fatalf("only %d palisade_* families exposed; the scrape parser is broken", len(exposed))
@@ -321,4 +348,119 @@ func goSourceText(t *testing.T, root string) string {
 		t.Fatal(fmt.Errorf("reading the module's Go source: %w", err))
 	}
 	return sb.String()
+}
+
+// deliveryBeside is the real outbound delivery engine (relay/delivery) on
+// its own registry, served on a loopback /metrics, delivering to a loopback
+// inbox that accepts some deliveries, answers others 410, 400 or 500, and to
+// a closed port and a policy-refused host. serve does not run the engine yet
+// (the relay, issue 6), so this is how the catalogue and the Delivery
+// dashboard are checked against the engine's real metrics until then.
+type deliveryBeside struct {
+	addr     string // host:port serving /metrics
+	engine   *delivery.Engine
+	received chan struct{}
+}
+
+func startDeliveryBeside(t *testing.T) *deliveryBeside {
+	t.Helper()
+	d := &deliveryBeside{received: make(chan struct{}, 1000)}
+	inbox := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		select {
+		case d.received <- struct{}{}:
+		default:
+		}
+		switch r.URL.Path {
+		case "/gone/inbox":
+			w.WriteHeader(http.StatusGone)
+		case "/bad/inbox":
+			w.WriteHeader(http.StatusBadRequest)
+		case "/broken/inbox":
+			w.WriteHeader(http.StatusInternalServerError)
+		default:
+			w.WriteHeader(http.StatusAccepted)
+		}
+	}), ReadHeaderTimeout: 5 * time.Second}
+	inboxLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go inbox.Serve(inboxLn)
+	t.Cleanup(func() { inbox.Close() })
+	closed, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := local.Open(filepath.Join(t.TempDir(), "pebble"), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := db.Jobs("delivery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	d.engine, err = delivery.New(delivery.Options{
+		Jobs: jobs,
+		Signer: func(actor string) (string, crypto.PrivateKey, error) {
+			return actor + "#main-key", key, nil
+		},
+		Client:           (&netguard.Guard{AllowPrivate: true}).Client(5 * time.Second),
+		Allowed:          func(host string) bool { return host != "refused.example" },
+		AllowHTTP:        true,
+		BackoffBase:      500 * time.Millisecond,
+		BackoffMax:       time.Second,
+		UnavailableAfter: 2,
+		Registerer:       reg,
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.engine.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.engine.Close()
+		db.Close()
+	})
+	metricsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msrv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+	go msrv.Serve(metricsLn)
+	t.Cleanup(func() { msrv.Close() })
+	d.addr = metricsLn.Addr().String()
+
+	base := "http://" + inboxLn.Addr().String()
+	var inboxes []string
+	for i := range 20 {
+		inboxes = append(inboxes, fmt.Sprintf("%s/u%d/inbox", base, i))
+	}
+	inboxes = append(inboxes, base+"/gone/inbox", base+"/bad/inbox", base+"/broken/inbox",
+		fmt.Sprintf("http://127.0.0.1:%d/inbox", closed), "http://refused.example/inbox")
+	for i := range 5 {
+		body := fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"http://bench.local/activities/%d","type":"Create","actor":"http://bench.local/users/alice","object":{"id":"http://bench.local/notes/%d","type":"Note","content":"hello"}}`, i, i)
+		if err := d.engine.Enqueue([]byte(body), "http://bench.local/users/alice", inboxes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+// waitDelivered waits until the inbox has received deliveries.
+func (d *deliveryBeside) waitDelivered(t *testing.T) {
+	t.Helper()
+	select {
+	case <-d.received:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the delivery engine delivered nothing in 30s")
+	}
 }
