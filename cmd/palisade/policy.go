@@ -180,6 +180,8 @@ func (p *policyRuntime) run(ctx context.Context) {
 	}
 	poll := time.NewTicker(p.pollEvery)
 	defer poll.Stop()
+	wake := make(chan struct{}, 1)
+	go p.listen(ctx, wake)
 	nextSync := time.NewTimer(p.firstSyncDelay(ctx))
 	defer nextSync.Stop()
 	for {
@@ -187,6 +189,8 @@ func (p *policyRuntime) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-poll.C:
+			p.poll(ctx)
+		case <-wake:
 			p.poll(ctx)
 		case <-nextSync.C:
 			// Every node keeps this schedule; the first to come syncs
@@ -197,6 +201,49 @@ func (p *policyRuntime) run(ctx context.Context) {
 			nextSync.Reset(p.firstSyncDelay(ctx))
 		case <-p.syncNow:
 			p.syncLogged(ctx, "request")
+		}
+	}
+}
+
+// listen wakes run as soon as another node bumps the policy version, by
+// LISTENing on pg.PolicyVersionChannel on a connection of its own; the
+// poll stays as the fallback (notifications are lost while disconnected,
+// and some Postgres-compatible servers have none). It reconnects until ctx
+// ends.
+func (p *policyRuntime) listen(ctx context.Context, wake chan<- struct{}) {
+	for {
+		err := p.listenOnce(ctx, wake)
+		if ctx.Err() != nil {
+			return
+		}
+		p.log.Debug("policy version notifications interrupted; polling meanwhile", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+func (p *policyRuntime) listenOnce(ctx context.Context, wake chan<- struct{}) error {
+	pc, err := p.db.Pool().Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// Out of the pool: the connection waits for notifications for as long
+	// as the node runs, and must not count against queries.
+	c := pc.Hijack()
+	defer c.Close(context.WithoutCancel(ctx))
+	if _, err := c.Exec(ctx, "LISTEN "+pg.PolicyVersionChannel); err != nil {
+		return err
+	}
+	for {
+		if _, err := c.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		select {
+		case wake <- struct{}{}:
+		default:
 		}
 	}
 }

@@ -567,3 +567,24 @@ rules:
 		t.Fatalf("r2 at %d, r3 at %d; want 13 and 18 (one line inserted above them)", lines["r2"], lines["r3"])
 	}
 }
+
+// With polling all but off, a change still reaches the other node at once:
+// it listens for the version's notifications.
+func TestOtherNodeWakesOnNotification(t *testing.T) {
+	db := pgtest.New(t)
+	a, b := newTestNode(t, db, nil), newTestNode(t, db, nil)
+	b.p.pollEvery = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.p.run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	// The listener may not be up yet: keep changing until B sees one.
+	for i := 0; b.p.allowedHost("late.example"); i++ {
+		if i > 2000 {
+			t.Fatal("node B never reloaded: no notification reached it")
+		}
+		// Every store bumps the version, and so notifies.
+		a.call(t, "POST", "/admin/v1/domains", map[string]any{"domain": "late.example", "severity": "suspend"}, nil)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
