@@ -181,7 +181,9 @@ func (p *policyRuntime) run(ctx context.Context) {
 	poll := time.NewTicker(p.pollEvery)
 	defer poll.Stop()
 	wake := make(chan struct{}, 1)
-	go p.listen(ctx, wake)
+	listening := make(chan struct{})
+	go func() { defer close(listening); p.listen(ctx, wake) }()
+	defer func() { <-listening }() // its connection is closed when run returns
 	nextSync := time.NewTimer(p.firstSyncDelay(ctx))
 	defer nextSync.Stop()
 	for {
