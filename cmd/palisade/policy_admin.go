@@ -196,6 +196,7 @@ func (p *policyRuntime) routes(mux *http.ServeMux) {
 	h("GET /admin/v1/drafts/{id}", p.apiDraft)
 	h("POST /admin/v1/drafts/{id}/apply", p.apiApplyDraft)
 	h("DELETE /admin/v1/drafts/{id}", p.apiDiscardDraft)
+	h("GET /admin/v1/audit", p.apiAudit)
 }
 
 func (p *policyRuntime) needDB() error {
@@ -1316,5 +1317,27 @@ func (p *policyRuntime) apiDiscardDraft(w http.ResponseWriter, r *http.Request) 
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"discarded": id})
+	return nil
+}
+
+// apiAudit lists the newest audit_log rows (?limit=, default 100): who
+// changed what in the policy, through any node.
+func (p *policyRuntime) apiAudit(w http.ResponseWriter, r *http.Request) error {
+	if err := p.needDB(); err != nil {
+		return err
+	}
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return errf(kindInvalid, "limit %q: want a positive number", s)
+		}
+		limit = min(n, maxDecisions)
+	}
+	rows, err := p.db.RecentAudit(r.Context(), limit)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"audit": rows})
 	return nil
 }

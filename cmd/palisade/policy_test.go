@@ -222,6 +222,11 @@ func TestAdminDomainBlockReachesOtherNodeAfterPoll(t *testing.T) {
 	if code := a.call(t, "DELETE", "/admin/v1/domains/nothere.example", nil, nil); code != 404 {
 		t.Fatalf("removing an absent domain: %d, want 404", code)
 	}
+	var audit struct{ Audit []pg.AuditEntry }
+	a.call(t, "GET", "/admin/v1/audit?limit=1", nil, &audit)
+	if len(audit.Audit) != 1 || audit.Audit[0].Action != "domain_policy.put" || audit.Audit[0].Actor != "admin-token:tester" || audit.Audit[0].Target != "spam.example" {
+		t.Fatalf("audit %+v: want the put of spam.example by the tester (refused requests leave no row)", audit.Audit)
+	}
 }
 
 // Two runtimes running their background loops on one database converge:
