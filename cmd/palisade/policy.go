@@ -102,7 +102,7 @@ func newPolicyRuntime(ctx context.Context, cfg Config, db *pg.DB, ldb *local.DB,
 	if err != nil {
 		return nil, err
 	}
-	snap, err := p.compile(src)
+	snap, skipped, err := p.compileAtStart(src)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
@@ -112,7 +112,12 @@ func newPolicyRuntime(ctx context.Context, cfg Config, db *pg.DB, ldb *local.DB,
 	p.engine, p.EnginePolicy = e, &ingress.EnginePolicy{Engine: e}
 	p.version.Store(version)
 	now := time.Now()
-	p.status.Store(&reloadStatus{At: now, OK: now, Version: version})
+	st := &reloadStatus{At: now, OK: now, Version: version}
+	if len(skipped) > 0 {
+		st.Err = "started without the database rule files that do not compile (fix them with palisade rules add): " + strings.Join(skipped, "; ")
+		log.Error("policy: database rule files left out at start; the rest of the policy is in force", "errors", strings.Join(skipped, "; "))
+	}
+	p.status.Store(st)
 	log.Info("policy loaded", "mode", snap.Mode().String(), "domains", snap.Domains(), "rules", len(snap.Rules()), "version", version)
 	if ldb != nil {
 		l, err := ldb.Log("decisions", local.LogOptions{})
@@ -136,6 +141,34 @@ func newPolicyRuntime(ctx context.Context, cfg Config, db *pg.DB, ldb *local.DB,
 		}
 	}
 	return p, nil
+}
+
+// compileAtStart compiles the policy a node starts with. A broken file
+// from the configuration stops the start (the admin is at the console), but
+// a database rule file that does not compile is left out, with its error
+// returned in skipped: one stored file, perhaps written by a newer node
+// during a rolling upgrade, must not keep every node of the cluster down.
+// The domain table is never left out.
+func (p *policyRuntime) compileAtStart(in policyInputs) (*policy.Snapshot, []string, error) {
+	var skipped []string
+	for {
+		snap, err := p.compile(in)
+		if err == nil {
+			return snap, skipped, nil
+		}
+		var le *policy.LoadError
+		if !errors.As(err, &le) || !strings.HasPrefix(le.File, "db:") || len(skipped) >= 64 {
+			return nil, skipped, err
+		}
+		skipped = append(skipped, err.Error())
+		files := in.src.RuleFiles[:0:0]
+		for _, f := range in.src.RuleFiles {
+			if f.Name != le.File {
+				files = append(files, f)
+			}
+		}
+		in.src.RuleFiles = files
+	}
 }
 
 // loadAdminToken reads <dataDir>/admin.token, creating it (0600, 32 random

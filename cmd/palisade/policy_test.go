@@ -314,6 +314,14 @@ func TestInvalidRuleRefusedWithLineOldPolicyStays(t *testing.T) {
 	if st.LastReload == nil || !strings.Contains(st.LastReload.Err, "db:spam.yaml:6:") || st.LastReload.OK.IsZero() {
 		t.Fatalf("status %+v: want the reload error with file:line and the last good reload time", st.LastReload)
 	}
+	// A node starting now leaves the broken stored file out and says so,
+	// rather than not starting at all.
+	c := newTestNode(t, db, nil)
+	var cst policyStatus
+	c.call(t, "GET", "/admin/v1/policy", nil, &cst)
+	if len(c.p.engine.Current().Rules()) != 0 || !strings.Contains(cst.LastReload.Err, "db:spam.yaml:6:") {
+		t.Fatalf("node started with a broken stored file: rules %v, status %q", c.p.engine.Current().Rules(), cst.LastReload.Err)
+	}
 	// Fixing it through the API clears the error.
 	if code := n.call(t, "PUT", "/admin/v1/rulefiles/spam.yaml", goodRules, nil); code != 200 {
 		t.Fatalf("fix: %d", code)
