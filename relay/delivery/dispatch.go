@@ -275,6 +275,19 @@ func (e *Engine) handle(r result) {
 			h.unavailableSince, h.nextProbe, h.probeStep = time.Time{}, time.Time{}, 0
 			delete(e.unavail, h)
 			e.m.unavailable.Dec()
+			// Jobs that failed while the host was down were pushed out by
+			// their own back-off (hours, or a 503's Retry-After); the host
+			// is back, so all of them go now. Off the dispatcher: it writes.
+			name, at := h.name, r.at
+			e.done.Go(func() {
+				if _, err := e.jobs.Expedite(name, at); err != nil {
+					e.o.Logger.Error("delivery: releasing a recovered host's jobs failed; they keep their back-off", "host", name, "err", err)
+				}
+				select {
+				case e.wake <- struct{}{}:
+				default:
+				}
+			})
 		}
 	case classFailed:
 		h.consecFail++

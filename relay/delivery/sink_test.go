@@ -100,7 +100,14 @@ func (s *sink) fail(format string, args ...any) {
 func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
 	n := s.n.Add(1)
 	c := s.inflight.Add(1)
-	defer s.inflight.Add(-1)
+	left := false
+	leave := func() {
+		if !left {
+			left = true
+			s.inflight.Add(-1)
+		}
+	}
+	defer leave()
 	for {
 		m := s.maxConc.Load()
 		if c <= m || s.maxConc.CompareAndSwap(m, c) {
@@ -145,13 +152,14 @@ func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
 	if code == -1 { // simulate a dead host: drop the connection
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
+				leave() // before the client can see the close and send again
 				conn.Close()
 				return
 			}
 		}
 		code = http.StatusBadGateway
 	}
-	if code == http.StatusTooManyRequests {
+	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "3600")
 	}
 	if code >= 200 && code < 300 && err == nil {
@@ -169,6 +177,17 @@ func (s *sink) delivered(path string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.bodies[path]...)
+}
+
+// distinct returns how many distinct bodies were delivered to path.
+func (s *sink) distinct(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	for _, b := range s.bodies[path] {
+		seen[b] = true
+	}
+	return len(seen)
 }
 
 func (s *sink) total() int {

@@ -651,6 +651,92 @@ func (j *Jobs) PendingByHost() map[string]int64 {
 	return m
 }
 
+// Expedite makes every job of host that is due after now due at now,
+// keeping its attempts and payload, in one synced batch, and returns how
+// many it moved. The delivery engine calls it when an unavailable host
+// answers again, so jobs that were pushed hours out while it was down go
+// now. Leases are kept.
+func (j *Jobs) Expedite(host string, now time.Time) (int, error) {
+	if host == "" || len(host) > maxHostLen {
+		return 0, fmt.Errorf("local: expedite jobs of host of %d bytes: %w", len(host), ErrInvalid)
+	}
+	if err := j.db.enter(); err != nil {
+		return 0, err
+	}
+	defer j.db.leave()
+	at := unixNanos(now.UnixNano())
+	p := j.hostPrefix(host)
+	lower := binary.BigEndian.AppendUint64(append([]byte(nil), p...), at+1)
+	it, err := j.db.pdb.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return 0, err
+	}
+	var ids []string
+	for valid := it.First(); valid; valid = it.Next() {
+		if k := it.Key()[len(p):]; len(k) > 8 {
+			ids = append(ids, string(k[8:]))
+		}
+	}
+	if err := it.Close(); err != nil {
+		return 0, err
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	unlock := j.lockIDs(ids)
+	defer unlock()
+	b := j.db.pdb.NewBatch()
+	defer b.Close()
+	moved := 0
+	for _, id := range ids {
+		// Re-read under the stripe lock: a worker may have finished or
+		// rescheduled the job since the scan.
+		due, h, found, err := j.get(id)
+		if err != nil {
+			return 0, fmt.Errorf("local: expedite job %q: %w", truncate(id), err)
+		}
+		if !found || h != host || due <= at {
+			continue
+		}
+		okey := j.dueKey(host, due, id)
+		v, closer, err := j.db.pdb.Get(okey)
+		if err != nil {
+			return 0, fmt.Errorf("local: expedite job %q: read job (the id index names it): %w", truncate(id), err)
+		}
+		attempts := 0
+		if len(v) >= 4 {
+			attempts = int(binary.BigEndian.Uint32(v))
+		}
+		err = b.Delete(okey, nil)
+		if err == nil {
+			err = j.setJob(b, host, at, id, attempts, v[min(4, len(v)):])
+		}
+		closer.Close()
+		if err != nil {
+			return 0, err
+		}
+		moved++
+	}
+	if moved == 0 {
+		return 0, nil
+	}
+	if err := b.Commit(j.db.wsync); err != nil {
+		return 0, fmt.Errorf("local: expedite jobs of %q in %q: %w", host, j.name, err)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if h := j.hosts[host]; h != nil {
+		h.lo = min(h.lo, at)
+	}
+	for _, id := range ids {
+		if l, ok := j.leased[id]; ok {
+			l.due = min(l.due, at)
+			j.leased[id] = l
+		}
+	}
+	return moved, nil
+}
+
 // DropHost removes every job of host in one synced batch: one range
 // deletion for the jobs and a point deletion per id index entry. The relay
 // uses it when it removes a subscriber that stayed unavailable. Leases on

@@ -209,6 +209,35 @@ func TestJobsDropHost(t *testing.T) {
 	}
 }
 
+func TestJobsExpediteMovesLaterJobsToNow(t *testing.T) {
+	c := newClock()
+	db := openT(t, t.TempDir(), testOptions(c))
+	j := jobsT(t, db, "delivery")
+	t0 := c.Now()
+	j.Put(
+		JobRecord{ID: "soon", Host: "a.example", Due: t0.Add(-time.Second), Attempts: 1},
+		JobRecord{ID: "hour", Host: "a.example", Due: t0.Add(time.Hour), Attempts: 4, Payload: []byte("p")},
+		JobRecord{ID: "day", Host: "a.example", Due: t0.Add(24 * time.Hour), Attempts: 9},
+		JobRecord{ID: "other", Host: "b.example", Due: t0.Add(time.Hour)},
+	)
+	if got, _ := j.Due(t0, 10, nil); len(got) != 1 {
+		t.Fatalf("before Expedite Due = %v, want only soon", ids(got))
+	}
+	n, err := j.Expedite("a.example", t0)
+	if err != nil || n != 2 {
+		t.Fatalf("Expedite = %d, %v; want 2 moved", n, err)
+	}
+	got, _ := j.Due(t0, 10, nil)
+	if s := strings.Join(ids(got), ","); s != "day,hour" && s != "hour,day" {
+		t.Fatalf("after Expedite Due = %s, want day and hour (b.example untouched)", s)
+	}
+	for _, g := range got {
+		if g.ID == "hour" && (g.Attempts != 4 || string(g.Payload) != "p") {
+			t.Fatalf("expedited job lost its state: %+v", g)
+		}
+	}
+}
+
 // A finished job's tombstones sit at the front of its host's range; Due
 // must not be slowed by them, and must still see jobs put behind its bound.
 func TestJobsBoundLoweredByLatePut(t *testing.T) {
