@@ -561,3 +561,97 @@ func TestAlertRulesPromtool(t *testing.T) {
 		t.Errorf("alerts.yml has %d alerts, want at least 11", n)
 	}
 }
+
+// The dashboards are well-formed Grafana models an operator can read at a
+// glance: unique ids and titles, a unit, a description and a legend for
+// every data panel, and a layout inside the 24-column grid with no panel
+// on top of another.
+func TestDashboardsStructure(t *testing.T) {
+	files, err := fs.Glob(dashboards.FS, "grafana/*.json")
+	if err != nil || len(files) < 4 {
+		t.Fatalf("want at least 4 dashboards, have %v (%v)", files, err)
+	}
+	uids := map[string]string{}
+	for _, f := range files {
+		b, _ := fs.ReadFile(dashboards.FS, f)
+		var d struct {
+			UID, Title    string
+			SchemaVersion int
+			Panels        []struct {
+				ID          int
+				Type, Title string
+				Description string
+				GridPos     struct{ H, W, X, Y int }
+				FieldConfig struct {
+					Defaults struct{ Unit string }
+				}
+				Options struct {
+					Legend *struct{ ShowLegend bool }
+				}
+				Targets []struct{ RefID, LegendFormat, Expr string }
+			}
+		}
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if other, dup := uids[d.UID]; dup || d.UID == "" {
+			t.Errorf("%s: uid %q empty or also used by %s", f, d.UID, other)
+		}
+		uids[d.UID] = f
+		if d.SchemaVersion < 39 {
+			t.Errorf("%s: schemaVersion %d, want 39 or later", f, d.SchemaVersion)
+		}
+		ids, titles := map[int]bool{}, map[string]bool{}
+		cells := map[[2]int]string{}
+		for _, p := range d.Panels {
+			where := fmt.Sprintf("%s / %s", d.Title, p.Title)
+			if ids[p.ID] {
+				t.Errorf("%s: panel id %d used twice", where, p.ID)
+			}
+			ids[p.ID] = true
+			if titles[p.Title] {
+				t.Errorf("%s: title used twice in the dashboard", where)
+			}
+			titles[p.Title] = true
+			g := p.GridPos
+			if g.W <= 0 || g.H <= 0 || g.X < 0 || g.X+g.W > 24 {
+				t.Errorf("%s: gridPos %+v outside the 24-column grid", where, g)
+			}
+		cover:
+			for x := g.X; x < g.X+g.W; x++ {
+				for y := g.Y; y < g.Y+g.H; y++ {
+					if other, ok := cells[[2]int{x, y}]; ok {
+						t.Errorf("%s overlaps %s at column %d, row %d", where, other, x, y)
+						break cover
+					}
+					cells[[2]int{x, y}] = p.Title
+				}
+			}
+			if p.Type == "row" || p.Type == "text" {
+				continue
+			}
+			if len(p.Targets) == 0 {
+				t.Errorf("%s: no query", where)
+			}
+			if p.FieldConfig.Defaults.Unit == "" {
+				t.Errorf("%s: no unit", where)
+			}
+			if p.Description == "" {
+				t.Errorf("%s: no description (the panel's (i) tooltip)", where)
+			}
+			if p.Type == "timeseries" && (p.Options.Legend == nil || !p.Options.Legend.ShowLegend) {
+				t.Errorf("%s: legend hidden", where)
+			}
+			refs := map[string]bool{}
+			for _, tg := range p.Targets {
+				if tg.RefID == "" || refs[tg.RefID] {
+					t.Errorf("%s: refId %q empty or repeated", where, tg.RefID)
+				}
+				refs[tg.RefID] = true
+				if p.Type == "timeseries" && len(p.Targets) > 1 && (tg.LegendFormat == "" || tg.LegendFormat == "__auto") {
+					t.Errorf("%s / %s: several queries but no legend naming this one", where, tg.RefID)
+				}
+			}
+		}
+	}
+}
