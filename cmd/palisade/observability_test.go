@@ -41,13 +41,7 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a node and Prometheus")
 	}
-	promBin, err := exec.LookPath("prometheus")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("prometheus is not installed, and CI is set: .ci/deps installs Debian's prometheus package; run it")
-		}
-		t.Skip("prometheus is not installed (apt-get install prometheus, or run ./.ci/deps); set CI=true to make this a failure")
-	}
+	promBin := toolOrSkip(t, "prometheus")
 
 	n := startObservedNode(t)
 	// serve does not run the delivery engine yet (issue 6): the real engine
@@ -472,7 +466,7 @@ func toolOrSkip(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("CI") != "" {
+		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
 			t.Fatalf("%s is not installed, and CI is set: .ci/deps installs Debian's prometheus package; run it", name)
 		}
 		t.Skipf("%s is not installed (apt-get install prometheus, or run ./.ci/deps); set CI=true to make this a failure", name)
