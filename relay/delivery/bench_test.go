@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha256"
 	"fmt"
@@ -46,6 +47,15 @@ func BenchmarkDeliver(b *testing.B) {
 	}
 	const activities = 1000
 	key := senderKey(b)
+	signer := keySource(b)
+	var pub crypto.PublicKey = &key.PublicKey
+	if os.Getenv("PALISADE_BENCH_ED25519") != "" {
+		// Overhead probe: a cheap signature shows what a delivery costs
+		// beside RSA.
+		epub, epriv, _ := ed25519.GenerateKey(nil)
+		pub = epub
+		signer = func(actor string) (string, crypto.PrivateKey, error) { return actor + "#main-key", epriv, nil }
+	}
 	// Typical Create{Note} bodies with HTML content, ~1.8 KB, distinct per
 	// activity so that the sinks can tell duplicates from loss.
 	bodies := make([][]byte, activities)
@@ -67,7 +77,7 @@ func BenchmarkDeliver(b *testing.B) {
 			got, _ := io.ReadAll(r.Body)
 			n := received.Add(1)
 			if n%100 == 0 {
-				if err := verifyRequest(r, got, &key.PublicKey); err != nil {
+				if err := verifyRequest(r, got, pub); err != nil {
 					verifyErr.Store(err)
 				}
 			}
@@ -97,7 +107,7 @@ func BenchmarkDeliver(b *testing.B) {
 	}
 	e, err := New(Options{
 		Jobs:       jobs,
-		Signer:     keySource(b),
+		Signer:     signer,
 		Client:     client,
 		AllowHTTP:  true,
 		Logger:     quiet,

@@ -142,8 +142,16 @@ func (e *Engine) dispatch(ctx context.Context) {
 	defer e.shutdown()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	poll := true
 	for {
-		ok := e.fill()
+		ok := true
+		// Scan the store when woken, when a good share of capacity is
+		// free, or when nothing leased is waiting; not after every single
+		// result, which with many hosts made the scan the largest cost.
+		if poll || e.capacity-e.leased >= e.capacity/8 || e.leased == e.busy {
+			ok = e.fill()
+		}
+		poll = false
 		e.send()
 		wait := idleWait
 		now := e.o.Now()
@@ -176,7 +184,9 @@ func (e *Engine) dispatch(ctx context.Context) {
 				}
 			}
 		case <-e.wake:
+			poll = true
 		case <-timer.C:
+			poll = true
 		}
 	}
 }

@@ -1,13 +1,13 @@
 package local
 
 import (
+	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"math"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -359,82 +359,80 @@ func (j *Jobs) Due(now time.Time, max int, hostFilter func(host string) bool) ([
 	limit := unixNanos(now.UnixNano())
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	type cand struct {
-		host string
-		lo   uint64
-	}
-	var hosts []cand
+	var hosts []string
 	for host, h := range j.hosts {
 		if h.lo <= limit && (hostFilter == nil || hostFilter(host)) {
-			hosts = append(hosts, cand{host, h.lo})
+			hosts = append(hosts, host)
 		}
 	}
 	if len(hosts) == 0 {
 		return nil, nil
 	}
-	// Oldest hosts first: when max cuts the list, the hosts waiting longest
-	// are served.
-	sort.Slice(hosts, func(a, b int) bool { return hosts[a].lo < hosts[b].lo })
-	type found struct {
-		job JobRecord
-		due uint64
-	}
-	var all []found
-	next := make(map[string]uint64, len(hosts)) // first un-leased job not collected
-	for _, c := range hosts {
-		p := j.hostPrefix(c.host)
-		lower := binary.BigEndian.AppendUint64(append([]byte(nil), p...), c.lo)
-		it, err := j.db.pdb.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(p)})
+	// A k-way merge over one iterator per host, oldest job first: it reads
+	// exactly the jobs returned plus one look-ahead per host, however many
+	// hosts have work (a relay with fifty busy subscribers must not read
+	// fifty batches to return one).
+	cs := make(jobCursors, 0, len(hosts))
+	defer func() {
+		for _, c := range cs {
+			c.it.Close()
+		}
+	}()
+	next := make(map[string]uint64, len(hosts)) // new lo per scanned host
+	for _, host := range hosts {
+		c := &jobCursor{host: host, p: j.hostPrefix(host)}
+		lower := binary.BigEndian.AppendUint64(append([]byte(nil), c.p...), j.hosts[host].lo)
+		it, err := j.db.pdb.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(c.p)})
 		if err != nil {
 			return nil, fmt.Errorf("local: jobs %q due: %w", j.name, err)
 		}
-		n := 0
-		nx := uint64(math.MaxUint64)
-		for valid := it.First(); valid; valid = it.Next() {
-			k := it.Key()[len(p):]
-			if len(k) < 8 {
-				it.Close()
-				return nil, fmt.Errorf("local: jobs %q: malformed job key %q: the store is corrupt", j.name, it.Key())
-			}
-			due := binary.BigEndian.Uint64(k)
-			id := k[8:]
-			if _, ok := j.leased[string(id)]; ok {
-				continue
-			}
-			if due > limit || n == max {
-				nx = due
-				break
-			}
-			v := it.Value()
-			if len(v) < 4 {
-				it.Close()
-				return nil, fmt.Errorf("local: jobs %q: job value of %d bytes: the store is corrupt", j.name, len(v))
-			}
-			all = append(all, found{JobRecord{
-				ID:       string(id),
-				Host:     c.host,
-				Due:      time.Unix(0, int64(due)),
-				Attempts: int(binary.BigEndian.Uint32(v)),
-				Payload:  append([]byte(nil), v[4:]...),
-			}, due})
-			n++
+		c.it = it
+		if err := j.advance(c, it.First()); err != nil {
+			it.Close()
+			return nil, err
 		}
+		if c.ok && c.due <= limit {
+			cs = append(cs, c)
+			continue
+		}
+		next[host] = c.nextLo()
 		if err := it.Close(); err != nil {
 			return nil, fmt.Errorf("local: jobs %q due: %w", j.name, err)
 		}
-		next[c.host] = nx
 	}
-	sort.SliceStable(all, func(a, b int) bool { return all[a].due < all[b].due })
-	if len(all) > max {
-		for _, f := range all[max:] {
-			next[f.job.Host] = min(next[f.job.Host], f.due)
+	heap.Init(&cs)
+	var out []JobRecord
+	for len(cs) > 0 && len(out) < max {
+		c := cs[0]
+		v := c.it.Value()
+		if len(v) < 4 {
+			return nil, fmt.Errorf("local: jobs %q: job value of %d bytes: the store is corrupt; delete the data directory's pebble folder to rebuild it", j.name, len(v))
 		}
-		all = all[:max]
+		id := string(c.id)
+		out = append(out, JobRecord{
+			ID:       id,
+			Host:     c.host,
+			Due:      time.Unix(0, int64(c.due)),
+			Attempts: int(binary.BigEndian.Uint32(v)),
+			Payload:  append([]byte(nil), v[4:]...),
+		})
+		j.leased[id] = jobLease{host: c.host, due: c.due}
+		if err := j.advance(c, c.it.Next()); err != nil {
+			return nil, err
+		}
+		if c.ok && c.due <= limit {
+			heap.Fix(&cs, 0)
+			continue
+		}
+		heap.Pop(&cs)
+		next[c.host] = c.nextLo()
+		if err := c.it.Close(); err != nil {
+			return nil, fmt.Errorf("local: jobs %q due: %w", j.name, err)
+		}
 	}
-	out := make([]JobRecord, len(all))
-	for i, f := range all {
-		out[i] = f.job
-		j.leased[f.job.ID] = jobLease{host: f.job.Host, due: f.due}
+	// Hosts cut off by max: their current job is the first not returned.
+	for _, c := range cs {
+		next[c.host] = c.due
 	}
 	// Writers commit before they take j.mu to lower a bound, so a job
 	// committed after our iterators opened lowers lo again after this.
@@ -444,6 +442,61 @@ func (j *Jobs) Due(now time.Time, max int, hostFilter func(host string) bool) ([
 		}
 	}
 	return out, nil
+}
+
+// jobCursor is one host's iterator in Due's merge, positioned on its
+// first job not leased (ok false when there is none).
+type jobCursor struct {
+	host string
+	p    []byte
+	it   *pebble.Iterator
+	ok   bool
+	due  uint64
+	id   []byte // aliases the iterator's key
+}
+
+func (c *jobCursor) nextLo() uint64 {
+	if !c.ok {
+		return math.MaxUint64
+	}
+	return c.due
+}
+
+// advance moves c from a position (valid as returned by First or Next) to
+// the first job not leased; j.mu held.
+func (j *Jobs) advance(c *jobCursor, valid bool) error {
+	for ; valid; valid = c.it.Next() {
+		k := c.it.Key()[len(c.p):]
+		if len(k) < 8 {
+			return fmt.Errorf("local: jobs %q: malformed job key %q: the store is corrupt; delete the data directory's pebble folder to rebuild it", j.name, c.it.Key())
+		}
+		if _, leased := j.leased[string(k[8:])]; leased {
+			continue
+		}
+		c.ok, c.due, c.id = true, binary.BigEndian.Uint64(k), k[8:]
+		return nil
+	}
+	c.ok = false
+	return c.it.Error()
+}
+
+// jobCursors is a min-heap by due time, then host (stable across calls).
+type jobCursors []*jobCursor
+
+func (h jobCursors) Len() int { return len(h) }
+func (h jobCursors) Less(a, b int) bool {
+	if h[a].due != h[b].due {
+		return h[a].due < h[b].due
+	}
+	return h[a].host < h[b].host
+}
+func (h jobCursors) Swap(a, b int) { h[a], h[b] = h[b], h[a] }
+func (h *jobCursors) Push(x any)   { *h = append(*h, x.(*jobCursor)) }
+func (h *jobCursors) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return c
 }
 
 // Reschedule moves a job to a new due time and attempt count, keeping its
