@@ -111,6 +111,30 @@ type PolicyConfig struct {
 	Allow       []string `yaml:"allow"`
 	RuleFiles   []string `yaml:"rule_files"`
 	Packs       []string `yaml:"packs"`
+	// PollInterval is how often a node checks the cluster's policy version
+	// (a change made on another node, through the API or the CLI, reaches
+	// this one within it; a notification usually brings it sooner).
+	PollInterval  Duration            `yaml:"poll_interval"`
+	Subscriptions SubscriptionsConfig `yaml:"subscriptions"`
+}
+
+// SubscriptionsConfig governs blocklist subscriptions and how their lists
+// merge (FediBlockHole's practice).
+type SubscriptionsConfig struct {
+	SyncInterval Duration `yaml:"sync_interval"`
+	// A domain is applied when at least MinSources lists (and MinPercent
+	// of them) carry it; 0 means any one list.
+	MinSources int     `yaml:"min_sources"`
+	MinPercent float64 `yaml:"min_percent"`
+	// Plan: max takes the strictest severity of the lists, min the mildest.
+	Plan string `yaml:"plan"`
+	// MaxSeverityForFollowed caps domains local users follow, so a shared
+	// list never suspends them without a moderator deciding it.
+	MaxSeverityForFollowed string `yaml:"max_severity_for_followed"`
+	// MaxAutoRetract holds an auto-applied update as a draft when it would
+	// retract more than this fraction of a list's domains (an empty or
+	// truncated file must not unblock everything).
+	MaxAutoRetract float64 `yaml:"max_auto_retract"`
 }
 
 // DomainEntry is one domain policy in the config file.
@@ -162,7 +186,16 @@ func Default() Config {
 			MaxBody:            256 << 10,
 			PerHostConcurrency: 4,
 		},
-		Policy: PolicyConfig{Mode: "blocklist"},
+		Policy: PolicyConfig{
+			Mode:         "blocklist",
+			PollInterval: Duration(2 * time.Second),
+			Subscriptions: SubscriptionsConfig{
+				SyncInterval:           Duration(6 * time.Hour),
+				Plan:                   "max",
+				MaxSeverityForFollowed: "silence",
+				MaxAutoRetract:         0.5,
+			},
+		},
 	}
 }
 
@@ -249,6 +282,29 @@ func (c *Config) Validate() error {
 	case "blocklist", "allowlist":
 	default:
 		bad("policy.mode", "%q (want blocklist or allowlist)", c.Policy.Mode)
+	}
+	if c.Policy.PollInterval.D() < 100*time.Millisecond {
+		bad("policy.poll_interval", "%s is too short (want at least 100ms; default 2s)", c.Policy.PollInterval.D())
+	}
+	sc := c.Policy.Subscriptions
+	if sc.SyncInterval.D() < time.Minute {
+		bad("policy.subscriptions.sync_interval", "%s is too short (want at least 1m; default 6h)", sc.SyncInterval.D())
+	}
+	switch sc.Plan {
+	case "max", "min":
+	default:
+		bad("policy.subscriptions.plan", "%q (want max or min)", sc.Plan)
+	}
+	switch sc.MaxSeverityForFollowed {
+	case "suspend", "silence", "noop":
+	default:
+		bad("policy.subscriptions.max_severity_for_followed", "%q (want suspend, silence or noop)", sc.MaxSeverityForFollowed)
+	}
+	if sc.MinPercent < 0 || sc.MinPercent > 100 || sc.MinSources < 0 {
+		bad("policy.subscriptions", "min_sources must be >= 0 and min_percent within 0..100")
+	}
+	if sc.MaxAutoRetract < 0 || sc.MaxAutoRetract > 1 {
+		bad("policy.subscriptions.max_auto_retract", "%v (want a fraction from 0 to 1)", sc.MaxAutoRetract)
 	}
 	for i, d := range c.Policy.Domains {
 		switch d.Severity {

@@ -30,18 +30,6 @@ import (
 	"github.com/palisade-fedi/palisade/store/pg"
 )
 
-// Schedules of the policy's background work. They are not configuration
-// keys yet (see the report of issue 3); tests shorten them per runtime.
-const (
-	// defaultPollEvery is how often a node compares the cluster's policy
-	// version with the one it compiled. A change made on one node reaches
-	// the others within this delay.
-	defaultPollEvery = 2 * time.Second
-	// defaultSyncEvery is how often blocklist subscriptions are fetched.
-	// List publishers (Oliphant, Garden Fence) update daily at most.
-	defaultSyncEvery = 6 * time.Hour
-)
-
 // adminTokenFile is the name, in the data directory, of the bearer token
 // the admin API requires.
 const adminTokenFile = "admin.token"
@@ -95,7 +83,7 @@ type reloadStatus struct {
 // when db is set. db and ldb may be nil in tools that only evaluate. A
 // broken policy at start is an error: the node must not serve without one.
 func newPolicyRuntime(ctx context.Context, cfg Config, db *pg.DB, ldb *local.DB, reg prometheus.Registerer, log *slog.Logger) (*policyRuntime, error) {
-	p := &policyRuntime{cfg: cfg, log: log, db: db, local: ldb, pollEvery: defaultPollEvery, syncEvery: defaultSyncEvery,
+	p := &policyRuntime{cfg: cfg, log: log, db: db, local: ldb, pollEvery: cfg.Policy.PollInterval.D(), syncEvery: cfg.Policy.Subscriptions.SyncInterval.D(),
 		syncNow: make(chan struct{}, 1), metrics: prometheus.NewRegistry()}
 	p.version.Store(-1)
 	src, version, err := p.source(ctx)
@@ -132,8 +120,10 @@ func newPolicyRuntime(ctx context.Context, cfg Config, db *pg.DB, ldb *local.DB,
 	p.syncer = &blocklist.Syncer{
 		Fetcher: &blocklist.HTTPFetcher{Client: guard.Client(60 * time.Second), UserAgent: "Palisade blocklist (+https://" + cfg.Host + "/)"},
 		Logger:  log.With("component", "blocklist"),
-		// Merge.NeverSuspendFollowed stays nil until the instance core
-		// knows local follows; see impactSource.
+		Merge:   mergeOptions(cfg),
+		// MaxAutoRetract 0 means the package default; the config's 0
+		// means "hold every retraction", so map it to the smallest fraction.
+		MaxAutoRetract: max(cfg.Policy.Subscriptions.MaxAutoRetract, 1e-9),
 	}
 	if db != nil && cfg.DataDir != "" {
 		if p.token, err = loadAdminToken(cfg.DataDir); err != nil {
@@ -460,8 +450,22 @@ func (p *policyRuntime) source(ctx context.Context) (policyInputs, int64, error)
 	if err != nil {
 		return policyInputs{src: src}, version, err
 	}
-	in, err := mergeDBPolicy(src, d)
+	in, err := mergeDBPolicy(src, d, mergeOptions(p.cfg))
 	return in, version, err
+}
+
+// mergeOptions are the configured consensus rules for subscribed lists.
+// NeverSuspendFollowed stays nil until the instance core knows local
+// follows (no local account exists before it, so nothing is followed);
+// see impactSource.
+func mergeOptions(cfg Config) blocklist.MergeOptions {
+	sc := cfg.Policy.Subscriptions
+	return blocklist.MergeOptions{
+		MinSources:             sc.MinSources,
+		MinPercent:             sc.MinPercent,
+		Plan:                   blocklist.Plan(sc.Plan),
+		MaxSeverityForFollowed: blocklist.Severity(sc.MaxSeverityForFollowed),
+	}
 }
 
 // policyInputs is an assembled policy source, and the bytes as written of
@@ -472,10 +476,10 @@ type policyInputs struct {
 }
 
 // mergeDBPolicy adds d to the configured src (see source for the order).
-func mergeDBPolicy(src policy.Source, d dbPolicy) (policyInputs, error) {
+func mergeDBPolicy(src policy.Source, d dbPolicy, mo blocklist.MergeOptions) (policyInputs, error) {
 	var domains []policy.DomainEntry
 	if len(d.subs) > 0 {
-		m := blocklist.MergeApplied(d.subs, d.states, blocklist.MergeOptions{})
+		m := blocklist.MergeApplied(d.subs, d.states, mo)
 		for _, e := range m.List.Entries {
 			pe, err := blockEntryToPolicy(e, "subscription:"+strings.Join(m.Sources[e.Digest], ","))
 			if err != nil {

@@ -283,7 +283,7 @@ func (p *policyRuntime) tryCompile(ctx context.Context, edit func(d *dbPolicy)) 
 		return err
 	}
 	edit(&d)
-	in, err := mergeDBPolicy(src, d)
+	in, err := mergeDBPolicy(src, d, mergeOptions(p.cfg))
 	if err == nil {
 		_, err = p.compile(in)
 	}
