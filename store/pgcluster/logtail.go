@@ -57,10 +57,14 @@ func (t *logTail) consume(r io.Reader, source string) {
 		line := sc.Text()
 		t.add(line)
 		level, severity, msg := classify(line)
-		if severity == "FATAL" && strings.Contains(msg, "the database system is starting up") {
+		switch {
+		case severity == "FATAL" && strings.Contains(msg, "the database system is starting up"):
 			// Our own readiness probes, answered while the server recovers
 			// or starts: expected, not an error an admin must act on.
 			level = slog.LevelDebug
+		case severity == "FATAL" && strings.Contains(msg, "terminating connection due to administrator command"):
+			// Sent to each open connection when we stop the server.
+			level = slog.LevelInfo
 		}
 		t.log.Log(context.Background(), level, msg, "source", source, "pg_severity", severity)
 	}
