@@ -116,6 +116,10 @@ type PolicyConfig struct {
 	// this one within it; a notification usually brings it sooner).
 	PollInterval  Duration            `yaml:"poll_interval"`
 	Subscriptions SubscriptionsConfig `yaml:"subscriptions"`
+	// The decision log ("why was this dropped?") keeps records this long,
+	// and at most this many.
+	DecisionLogMaxAge   Duration `yaml:"decision_log_max_age"`
+	DecisionLogMaxCount int64    `yaml:"decision_log_max_count"`
 }
 
 // SubscriptionsConfig governs blocklist subscriptions and how their lists
@@ -187,8 +191,10 @@ func Default() Config {
 			PerHostConcurrency: 4,
 		},
 		Policy: PolicyConfig{
-			Mode:         "blocklist",
-			PollInterval: Duration(2 * time.Second),
+			Mode:                "blocklist",
+			PollInterval:        Duration(2 * time.Second),
+			DecisionLogMaxAge:   Duration(7 * 24 * time.Hour),
+			DecisionLogMaxCount: 5_000_000,
 			Subscriptions: SubscriptionsConfig{
 				SyncInterval:           Duration(6 * time.Hour),
 				Plan:                   "max",
@@ -285,6 +291,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Policy.PollInterval.D() < 100*time.Millisecond {
 		bad("policy.poll_interval", "%s is too short (want at least 100ms; default 2s)", c.Policy.PollInterval.D())
+	}
+	if c.Policy.DecisionLogMaxAge.D() <= 0 || c.Policy.DecisionLogMaxCount <= 0 {
+		bad("policy", "decision_log_max_age and decision_log_max_count must be positive (the log is bounded)")
 	}
 	sc := c.Policy.Subscriptions
 	if sc.SyncInterval.D() < time.Minute {

@@ -108,7 +108,7 @@ func newPolicyRuntime(ctx context.Context, cfg Config, db *pg.DB, ldb *local.DB,
 	p.status.Store(st)
 	log.Info("policy loaded", "mode", snap.Mode().String(), "domains", snap.Domains(), "rules", len(snap.Rules()), "version", version)
 	if ldb != nil {
-		l, err := ldb.Log("decisions", local.LogOptions{})
+		l, err := ldb.Log("decisions", local.LogOptions{MaxAge: cfg.Policy.DecisionLogMaxAge.D(), MaxCount: cfg.Policy.DecisionLogMaxCount})
 		if err != nil {
 			return nil, fmt.Errorf("decision log: %w", err)
 		}
