@@ -45,7 +45,7 @@ func BenchmarkDeliver(b *testing.B) {
 		}
 		sinks = n
 	}
-	const activities = 1000
+	const activities, producers = 1000, 4
 	key := senderKey(b)
 	signer := keySource(b)
 	var pub crypto.PublicKey = &key.PublicKey
@@ -113,6 +113,7 @@ func BenchmarkDeliver(b *testing.B) {
 		Logger:     quiet,
 		Registerer: prometheus.NewRegistry(),
 		UserAgent:  UserAgent("bench", "palisade.example"),
+		PerHost:    perHostEnv(),
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -122,18 +123,28 @@ func BenchmarkDeliver(b *testing.B) {
 	}
 	b.Cleanup(func() { e.Close() })
 
-	var delivered, elapsed, cpu float64
+	var delivered, elapsed, cpu, enqueueTime float64
 	for b.Loop() {
 		start := time.Now()
 		cpu0 := cpuTime()
 		before := received.Load()
 		want := before + int64(activities*sinks)
 		clear(seen)
-		for i := range activities {
-			if err := e.Enqueue(bodies[i], testActor, inboxes); err != nil {
-				b.Fatal(err)
-			}
+		// Four producers, as the inbound consumers call Enqueue
+		// concurrently; each call is one synced commit.
+		var wg sync.WaitGroup
+		for p := range producers {
+			wg.Go(func() {
+				for i := p; i < activities; i += producers {
+					if err := e.Enqueue(bodies[i], testActor, inboxes); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		}
+		wg.Wait()
+		enqueueTime += time.Since(start).Seconds()
 		for received.Load() < want || jobs.Pending() > 0 {
 			time.Sleep(time.Millisecond)
 		}
@@ -172,6 +183,7 @@ func BenchmarkDeliver(b *testing.B) {
 	b.ReportMetric(cpu/delivered*1e6, "cpu-µs/delivery")
 	b.ReportMetric(signCPU*1e6, "cpu-µs/sign")
 	b.ReportMetric(signCPU/(cpu/delivered), "cpu-ratio")
+	b.ReportMetric(enqueueTime/elapsed, "enqueue-share")
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -232,4 +244,9 @@ func verifyRequest(r *http.Request, body []byte, pub crypto.PublicKey) error {
 		err = signature.Verify(p, sr, pub)
 	}
 	return err
+}
+
+func perHostEnv() int {
+	n, _ := strconv.Atoi(os.Getenv("PALISADE_BENCH_PERHOST"))
+	return n
 }

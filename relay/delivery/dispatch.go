@@ -364,4 +364,7 @@ func (e *Engine) shutdown() {
 		h.ready = nil
 	}
 	e.jobs.Release(ids...)
+	// Every worker sent its finished ids before its result: the completer
+	// can drain and stop.
+	close(e.completed)
 }

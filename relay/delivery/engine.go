@@ -139,15 +139,16 @@ func (o *Options) setDefaults() error {
 // Engine delivers activities. Create it with New, start it with Run, stop
 // it with Close. Enqueue may be called before Run: jobs wait in the store.
 type Engine struct {
-	o       Options
-	jobs    *local.Jobs
-	client  *http.Client // o.Client without redirects
-	m       *metrics
-	idBase  string
-	idSeq   atomic.Uint64
-	wake    chan struct{}
-	results chan result
-	work    chan *task
+	o         Options
+	jobs      *local.Jobs
+	client    *http.Client // o.Client without redirects
+	m         *metrics
+	idBase    string
+	idSeq     atomic.Uint64
+	wake      chan struct{}
+	results   chan result
+	work      chan *task
+	completed chan string // finished job ids, for the completer
 
 	keysMu sync.Mutex
 	keys   map[string]cachedKey
@@ -213,31 +214,51 @@ func New(o Options) (*Engine, error) {
 // sent byte for byte as given. Inboxes that are not valid URLs are skipped,
 // each reported in the error wrapping ErrInvalidInbox, and the others are
 // still queued; any other error means nothing was queued.
+//
+// Each call is one synced commit. Concurrent calls share fsyncs; a consumer
+// with a batch of activities in hand should use EnqueueBatch.
 func (e *Engine) Enqueue(activity []byte, actor string, inboxes []string) error {
-	if actor == "" || len(actor) > 4096 {
-		return fmt.Errorf("delivery: enqueue: actor of %d bytes, want 1 to 4096", len(actor))
-	}
+	return e.EnqueueBatch([]Outgoing{{Activity: activity, Actor: actor, Inboxes: inboxes}})
+}
+
+// Outgoing is one activity to deliver, for EnqueueBatch.
+type Outgoing struct {
+	Activity []byte   // sent byte for byte; copied
+	Actor    string   // the local actor whose key signs it
+	Inboxes  []string // deduplicated per Outgoing
+}
+
+// EnqueueBatch is Enqueue for many activities in one synced commit: all of
+// them are queued or, on a storage error, none. Invalid inboxes are
+// skipped and reported as by Enqueue.
+func (e *Engine) EnqueueBatch(batch []Outgoing) error {
 	now := e.o.Now()
-	digest := signature.DigestHeader(activity)
-	seen := make(map[string]bool, len(inboxes))
-	jobs := make([]local.JobRecord, 0, len(inboxes))
+	var jobs []local.JobRecord
 	var bad []error
-	for _, inbox := range inboxes {
-		if seen[inbox] {
-			continue
+	seen := map[string]bool{}
+	for _, out := range batch {
+		if out.Actor == "" || len(out.Actor) > 4096 {
+			return fmt.Errorf("delivery: enqueue: actor of %d bytes, want 1 to 4096", len(out.Actor))
 		}
-		seen[inbox] = true
-		host, err := e.inboxHost(inbox)
-		if err != nil {
-			bad = append(bad, err)
-			continue
+		digest := signature.DigestHeader(out.Activity)
+		clear(seen)
+		for _, inbox := range out.Inboxes {
+			if seen[inbox] {
+				continue
+			}
+			seen[inbox] = true
+			host, err := e.inboxHost(inbox)
+			if err != nil {
+				bad = append(bad, err)
+				continue
+			}
+			jobs = append(jobs, local.JobRecord{
+				ID:      e.idBase + strconv.FormatUint(e.idSeq.Add(1), 36),
+				Host:    host,
+				Due:     now,
+				Payload: encodePayload(now, out.Actor, inbox, digest, out.Activity),
+			})
 		}
-		jobs = append(jobs, local.JobRecord{
-			ID:      e.idBase + strconv.FormatUint(e.idSeq.Add(1), 36),
-			Host:    host,
-			Due:     now,
-			Payload: encodePayload(now, actor, inbox, digest, activity),
-		})
 	}
 	if len(jobs) > 0 {
 		if err := e.jobs.Put(jobs...); err != nil {
@@ -286,6 +307,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	ctx, e.cancel = context.WithCancel(ctx)
 	e.work = make(chan *task, e.o.Workers)
 	e.results = make(chan result, e.o.Workers)
+	e.completed = make(chan string, 4*e.o.Workers)
+	e.done.Go(e.complete)
 	for range e.o.Workers {
 		e.done.Go(func() { e.worker(ctx) })
 	}

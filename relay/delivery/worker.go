@@ -106,15 +106,41 @@ func (e *Engine) run(ctx context.Context, t *task) result {
 	return r
 }
 
-// finish removes a job, counting its outcome (oc < 0: none). If the store
-// fails the job is released and will be sent again.
+// finish counts a job's outcome (oc < 0: none) and hands it to the
+// completer, which removes it from the store.
 func (e *Engine) finish(t *task, oc outcome) {
 	if oc >= 0 {
 		e.m.attempts[oc].Inc()
 	}
-	if err := e.jobs.Done(t.job.ID); err != nil {
-		e.o.Logger.Error("delivery: recording a finished job failed; it will be sent again", "job", t.job.ID, "err", err)
-		e.jobs.Release(t.job.ID)
+	e.completed <- t.job.ID
+}
+
+// complete removes finished jobs from the store, many per synced commit:
+// the worker goes on to its next delivery instead of waiting for an fsync
+// (on a busy disk a synced commit took 5–25 ms here, longer than the
+// delivery). A crash before the commit sends those jobs again, which the
+// at-least-once contract allows. If the store fails the jobs are released
+// and will be sent again.
+func (e *Engine) complete() {
+	ids := make([]string, 0, 256)
+	for id := range e.completed {
+		ids = append(ids[:0], id)
+		for more := true; more && len(ids) < 1024; {
+			select {
+			case id, ok := <-e.completed:
+				if !ok {
+					more = false
+					break
+				}
+				ids = append(ids, id)
+			default:
+				more = false
+			}
+		}
+		if err := e.jobs.Done(ids...); err != nil {
+			e.o.Logger.Error("delivery: recording finished jobs failed; they will be sent again", "jobs", len(ids), "err", err)
+			e.jobs.Release(ids...)
+		}
 	}
 }
 
