@@ -251,7 +251,7 @@ func (n *node) openLocal() error {
 	if n.inbound, err = db.Queue("inbound"); err != nil {
 		return err
 	}
-	n.reg.MustRegister(newLocalCollector(db, n.inbound))
+	n.reg.MustRegister(newLocalCollector(db, n.cfg.DataDir, n.inbound))
 	return nil
 }
 

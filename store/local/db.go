@@ -151,7 +151,9 @@ type DB struct {
 	// disabled); filterWG waits for the background fill at Close.
 	filters  *dedupFilters
 	filterWG sync.WaitGroup
-	keyBufs  sync.Pool // *[]byte scratch for dedup keys
+
+	events  *eventCounts // Pebble events, for metrics
+	keyBufs sync.Pool    // *[]byte scratch for dedup keys
 
 	mu     sync.Mutex // guards queues, logs
 	queues map[string]*Queue
@@ -190,6 +192,7 @@ func Open(dir string, o Options) (*DB, error) {
 	cache := pebble.NewCache(o.CacheSize + 2*int64(o.MemTableSize))
 	defer cache.Unref() // Pebble holds its own reference while open.
 	pl := pebbleLogger{o.Logger}
+	ev := &eventCounts{}
 	popts := &pebble.Options{
 		Cache:                       cache,
 		Lock:                        lock,
@@ -200,12 +203,20 @@ func Open(dir string, o Options) (*DB, error) {
 		// Two cores: one compaction normally, a second when L0 backs up.
 		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
 		EventListener: &pebble.EventListener{
-			BackgroundError: func(err error) { o.Logger.Error("pebble background error", "err", err) },
+			BackgroundError: func(err error) {
+				ev.backgroundErrors.Add(1)
+				o.Logger.Error("pebble background error", "err", err)
+			},
 			WriteStallBegin: func(i pebble.WriteStallBeginInfo) {
+				ev.stallBegin()
 				o.Logger.Warn("pebble write stall: writes wait for flushes or compactions", "reason", i.Reason)
 			},
-			WriteStallEnd: func() { o.Logger.Warn("pebble write stall ended") },
+			WriteStallEnd: func() {
+				ev.stallEnd()
+				o.Logger.Warn("pebble write stall ended")
+			},
 			DiskSlow: func(i pebble.DiskSlowInfo) {
+				ev.diskSlow.Add(1)
 				o.Logger.Warn("pebble disk slow", "path", i.Path, "op", i.OpType.String(), "duration", i.Duration)
 			},
 		},
@@ -219,6 +230,7 @@ func Open(dir string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("local: open pebble in %s: %w", dir, err)
 	}
 	db := &DB{
+		events: ev,
 		pdb:    pdb,
 		lock:   lock,
 		opts:   o,
