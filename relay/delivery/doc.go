@@ -31,7 +31,16 @@
 //
 // Delivery is at least once: a crash between a peer's 2xx and our commit of
 // the job's end sends it again after restart, which peers absorb by
-// deduplicating activity ids.
+// deduplicating activity ids. Workers do not wait for that commit: a
+// completer goroutine removes finished jobs many per synced batch, so one
+// fsync serves dozens of deliveries.
+//
+// # Cost
+//
+// RSA-2048 signing (about 1.3–1.5 ms of CPU here) is the floor of a
+// delivery's cost. BenchmarkDeliver reports the CPU per delivery next to the
+// CPU per bare signature measured in the same run; everything else (HTTP
+// both ways on loopback, Pebble, scheduling) adds about a third.
 //
 // # Unavailable hosts
 //

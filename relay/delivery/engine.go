@@ -24,7 +24,8 @@ import (
 // the call were queued.
 var ErrInvalidInbox = errors.New("invalid inbox URL")
 
-// ErrClosed is returned by Run and Enqueue after Close.
+// ErrClosed is returned by Run after Close. (Enqueue still works after
+// Close while the store is open: the jobs wait for the next engine.)
 var ErrClosed = errors.New("delivery engine closed")
 
 // KeySource returns the signing key of a local actor: the keyId to send

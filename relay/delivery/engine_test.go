@@ -48,6 +48,28 @@ func TestDeliversExactBytesSignedOncePerInbox(t *testing.T) {
 	}
 }
 
+func TestEnqueueBatchQueuesEveryActivity(t *testing.T) {
+	key := senderKey(t)
+	a := newSink(t, &key.PublicKey, "")
+	en := newEnv(t, "", fastOptions(t))
+	batch := []Outgoing{
+		{Activity: activity(1), Actor: testActor, Inboxes: []string{a.url("/inbox"), a.url("/inbox")}},
+		{Activity: activity(2), Actor: testActor, Inboxes: []string{a.url("/inbox"), a.url("/x/inbox")}},
+	}
+	if err := en.e.EnqueueBatch(batch); err != nil {
+		t.Fatal(err)
+	}
+	if n := en.j.Pending(); n != 3 {
+		t.Fatalf("%d jobs queued, want 3 (duplicates within one activity dropped)", n)
+	}
+	en.run()
+	waitFor(t, "three deliveries", func() bool { return a.total() == 3 })
+	if got := a.delivered("/x/inbox"); len(got) != 1 || got[0] != string(activity(2)) {
+		t.Fatalf("/x/inbox received %q", got)
+	}
+	a.check()
+}
+
 func TestEnqueueRefusesBadInboxesButQueuesTheRest(t *testing.T) {
 	key := senderKey(t)
 	a := newSink(t, &key.PublicKey, "")
