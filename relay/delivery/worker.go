@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/palisade-fedi/palisade/relay/signature"
+	"github.com/palisade-fedi/palisade/store/local"
 )
 
 // postHeaders is the signed header list of a delivery: what Mastodon signs
@@ -162,7 +163,10 @@ func (e *Engine) retry(t *task, p payload, now time.Time, retryAfter time.Durati
 		e.finish(t, outcomeExpired)
 		return
 	}
-	if err := e.jobs.Reschedule(t.job.ID, due, n); err != nil {
+	if err := e.jobs.Reschedule(t.job.ID, due, n); errors.Is(err, local.ErrNoJob) {
+		// Dropped meanwhile (Jobs.DropHost for a removed subscriber).
+		e.jobs.Release(t.job.ID)
+	} else if err != nil {
 		e.o.Logger.Error("delivery: rescheduling a job failed; it is due again now", "job", t.job.ID, "err", err)
 		e.jobs.Release(t.job.ID)
 	}

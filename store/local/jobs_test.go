@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -433,4 +434,36 @@ func TestJobsSurviveKill(t *testing.T) {
 	if n, _ := j.Stats(); n != int64(len(got)) {
 		t.Errorf("Stats counts %d jobs, Due returned %d", n, len(got))
 	}
+}
+
+// BenchmarkJobsCycle is the delivery engine's store traffic per delivery,
+// synced as in production: Put (one batch of 5 inboxes per activity), Due,
+// Done, from 8 goroutines sharing fsyncs.
+func BenchmarkJobsCycle(b *testing.B) {
+	db := openT(b, b.TempDir(), Options{Logger: quiet, MaintenanceInterval: time.Hour})
+	j := jobsT(b, db, "delivery")
+	payload := make([]byte, 2048)
+	var seq atomic.Uint64
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := seq.Add(1)
+			jobs := make([]JobRecord, 5)
+			for i := range jobs {
+				jobs[i] = JobRecord{ID: fmt.Sprintf("%d-%d", n, i), Host: fmt.Sprintf("h%d.example", i), Due: time.Now(), Payload: payload}
+			}
+			if err := j.Put(jobs...); err != nil {
+				b.Fatal(err)
+			}
+			due, err := j.Due(time.Now(), 5, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := j.Done(ids(due)...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*5)/b.Elapsed().Seconds(), "jobs/s")
 }
