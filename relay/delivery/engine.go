@@ -31,7 +31,9 @@ var ErrClosed = errors.New("delivery engine closed")
 // KeySource returns the signing key of a local actor: the keyId to send
 // (the actor's key URL, e.g. https://example.com/users/alice#main-key) and
 // the private key (*rsa.PrivateKey, or ed25519.PrivateKey). The engine
-// caches the answer for a few minutes per actor.
+// caches the answer for a few minutes per actor. RSA keys should come from
+// x509 parsing or rsa.GenerateKey, which precompute the CRT values; without
+// them each signature costs several times more.
 type KeySource func(actor string) (keyID string, key crypto.PrivateKey, err error)
 
 // Options configure New. Jobs, Signer and Client are required.
