@@ -113,7 +113,8 @@ func BenchmarkDeliver(b *testing.B) {
 		Logger:     quiet,
 		Registerer: prometheus.NewRegistry(),
 		UserAgent:  UserAgent("bench", "palisade.example"),
-		PerHost:    perHostEnv(),
+		PerHost:    envInt("PALISADE_BENCH_PERHOST"),
+		Workers:    envInt("PALISADE_BENCH_WORKERS"),
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -246,7 +247,8 @@ func verifyRequest(r *http.Request, body []byte, pub crypto.PublicKey) error {
 	return err
 }
 
-func perHostEnv() int {
-	n, _ := strconv.Atoi(os.Getenv("PALISADE_BENCH_PERHOST"))
+// envInt reads an optional tuning override (0, the default, when unset).
+func envInt(name string) int {
+	n, _ := strconv.Atoi(os.Getenv(name))
 	return n
 }
