@@ -320,6 +320,32 @@ func TestExpiredJobsEnd(t *testing.T) {
 	waitFor(t, "the queue to empty", func() bool { return en.j.Pending() == 0 })
 }
 
+// A host that never comes back does not keep its jobs forever: held jobs
+// expire too.
+func TestUnavailableHostJobsExpire(t *testing.T) {
+	key := senderKey(t)
+	a := newSink(t, &key.PublicKey, "")
+	a.setStatus(func(int64) int { return -1 })
+	o := fastOptions(t)
+	o.UnavailableAfter = 2
+	o.MaxAge = 200 * time.Millisecond
+	en := newEnv(t, "", o)
+	en.run()
+	const n = 30
+	for i := range n {
+		if err := en.e.Enqueue(activity(i), testActor, []string{a.url("/inbox")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every job to expire", func() bool { return en.j.Pending() == 0 })
+	if got := en.outcome("expired"); got != n {
+		t.Errorf("expired = %d, want %d", got, n)
+	}
+	if a.total() != 0 {
+		t.Errorf("a dead host received deliveries")
+	}
+}
+
 func TestGetSignerSignsAuthorizedFetch(t *testing.T) {
 	key := senderKey(t)
 	req, _ := http.NewRequest(http.MethodGet, "https://remote.example/users/bob?x=1", nil)
