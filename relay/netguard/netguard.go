@@ -165,7 +165,7 @@ func (g *Guard) Client(timeout time.Duration) *http.Client {
 		DialContext:            d.DialContext,
 		ForceAttemptHTTP2:      true,
 		MaxIdleConns:           256,
-		MaxIdleConnsPerHost:    4,
+		MaxIdleConnsPerHost:    16, // the delivery engine runs 8 requests per host at once
 		IdleConnTimeout:        90 * time.Second,
 		TLSHandshakeTimeout:    min(timeout, 10*time.Second),
 		ResponseHeaderTimeout:  timeout,

@@ -24,8 +24,9 @@
 //	'g' len(q):1 q len(g):1 g                 consumer group low-water mark: seq:8
 //	'l' len(log):1 log at:8 n:8               log record
 //	'L' len(log):1 log                        log count:8 last n:8
-//	'a' actor                                 actor first-seen (actors.go)
-//	'j' ...                                   delivery jobs (jobs.go)
+//	'a' actor                                 actor first-seen: unix seconds varint
+//	'j' len(n):1 n 'h' len(h):1 h due:8 id    scheduled job: attempts:4 payload
+//	'j' len(n):1 n 'i' id                     job id index: due:8 len(h):1 h
 //
 // # Dedup: why day buckets, and how lookups stay cheap
 //
