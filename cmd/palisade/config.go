@@ -74,7 +74,10 @@ type IngressConfig struct {
 	// unknown) domains. 202 leaks nothing and stops the sender's retries.
 	BlockedStatus  int      `yaml:"blocked_status"`
 	DedupRetention Duration `yaml:"dedup_retention"`
-	QueueHighWater int64    `yaml:"queue_high_water"`
+	// DedupFilterSize is the memory of the in-memory filter kept per day
+	// of dedup records; about 10 bits per activity id a day receives.
+	DedupFilterSize ByteSize `yaml:"dedup_filter_size"`
+	QueueHighWater  int64    `yaml:"queue_high_water"`
 	// Admission rate limits (token buckets), checked before any crypto.
 	DomainRate  float64 `yaml:"domain_rate"`
 	DomainBurst int     `yaml:"domain_burst"`
@@ -173,14 +176,15 @@ func Default() Config {
 			MaxConns: 16,
 		},
 		Ingress: IngressConfig{
-			MaxBody:        1 << 20,
-			BlockedStatus:  202,
-			DedupRetention: Duration(7 * 24 * time.Hour),
-			QueueHighWater: 1_000_000,
-			DomainRate:     500,
-			DomainBurst:    2000,
-			ActorRate:      20,
-			ActorBurst:     100,
+			MaxBody:         1 << 20,
+			BlockedStatus:   202,
+			DedupRetention:  Duration(7 * 24 * time.Hour),
+			DedupFilterSize: 2 << 20,
+			QueueHighWater:  1_000_000,
+			DomainRate:      500,
+			DomainBurst:     2000,
+			ActorRate:       20,
+			ActorBurst:      100,
 		},
 		Keys: KeysConfig{
 			CacheEntries:       100_000,
@@ -277,6 +281,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingress.BlockedStatus < 200 || c.Ingress.BlockedStatus > 599 {
 		bad("ingress.blocked_status", "%d is not an HTTP status (want 202, 403, …)", c.Ingress.BlockedStatus)
+	}
+	if c.Ingress.DedupFilterSize < 8<<10 {
+		bad("ingress.dedup_filter_size", "%d bytes is too small (want at least 8KiB; default 2MiB)", c.Ingress.DedupFilterSize)
 	}
 	if c.Ingress.QueueHighWater <= 0 {
 		bad("ingress.queue_high_water", "must be positive")

@@ -240,9 +240,10 @@ func (n *node) publicFallback(ctx *fasthttp.RequestCtx) {
 
 func (n *node) openLocal() error {
 	db, err := local.Open(filepath.Join(n.cfg.DataDir, "pebble"), local.Options{
-		DedupRetention: n.cfg.Ingress.DedupRetention.D(),
-		QueueHighWater: n.cfg.Ingress.QueueHighWater,
-		Logger:         n.log,
+		DedupRetention:  n.cfg.Ingress.DedupRetention.D(),
+		DedupFilterBits: int64(n.cfg.Ingress.DedupFilterSize) * 8,
+		QueueHighWater:  n.cfg.Ingress.QueueHighWater,
+		Logger:          n.log,
 	})
 	if err != nil {
 		return fmt.Errorf("opening the local store in %s: %w", filepath.Join(n.cfg.DataDir, "pebble"), err)

@@ -68,11 +68,12 @@ type Options struct {
 	// Now is the clock; tests inject one. Default time.Now.
 	Now func() time.Time
 	// DedupFilterBits sizes the in-memory Bloom filter kept per live dedup
-	// bucket (rounded up to a power of two). The default 2^26 bits (8 MiB
-	// per bucket, at most DedupRetention/DedupBucket+1 buckets) holds about
-	// 7 million ids a bucket under 1% false positives; beyond that lookups
-	// read the store more often but stay correct. Negative disables the
-	// filters.
+	// bucket (rounded up to a power of two; the memory is resident). The
+	// default 2^24 bits (2 MiB per bucket, at most
+	// DedupRetention/DedupBucket+1 buckets) holds about 1.7 million ids a
+	// bucket near 1% false positives; beyond that lookups read the store
+	// more often but stay correct. Size it at about 10 bits per id a bucket
+	// receives. Negative disables the filters.
 	DedupFilterBits int64
 	// MaintenanceInterval is how often the background goroutine expires
 	// dedup buckets and trims queues and logs. Default 1s.
@@ -93,7 +94,7 @@ func (o *Options) setDefaults() error {
 		return fmt.Errorf("local: DedupRetention %v / DedupBucket %v needs %d bucket probes per lookup; raise DedupBucket so at most 64 remain", o.DedupRetention, o.DedupBucket, p)
 	}
 	if o.DedupFilterBits == 0 {
-		o.DedupFilterBits = 1 << 26
+		o.DedupFilterBits = 1 << 24
 	}
 	if o.QueueHighWater <= 0 {
 		o.QueueHighWater = 1_000_000

@@ -39,8 +39,8 @@ type bucketFilter struct {
 	ready atomic.Bool
 }
 
-// filterHashes is the number of bit positions per entry: with the default
-// 2^26 bits a bucket holds ~7M ids under 1% false positives, ~10M under 5%.
+// filterHashes is the number of bit positions per entry: about 10 bits per
+// id keep false positives near 1% (see Options.DedupFilterBits).
 const filterHashes = 7
 
 func newDedupFilters(nbits uint64) *dedupFilters {
@@ -67,6 +67,11 @@ func (f *dedupFilters) get(start uint64, create, ready bool) *bucketFilter {
 	defer f.mu.Unlock()
 	if bf = f.m[start]; bf == nil {
 		bf = &bucketFilter{words: make([]atomic.Uint64, f.nbits/64)}
+		// Touch every page now: otherwise the first adds each fault in a
+		// fresh page (or a huge page) on the ingress's critical path.
+		for i := 0; i < len(bf.words); i += 512 {
+			bf.words[i].Store(0)
+		}
 		bf.ready.Store(ready)
 		f.m[start] = bf
 	}
