@@ -1,7 +1,12 @@
 package loadgen
 
 import (
+	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -23,5 +28,41 @@ func TestPresignHonoursTheMix(t *testing.T) {
 		if got := float64(n[k]) / 400; math.Abs(got-want) > 0.02 {
 			t.Errorf("%s: %.3f of requests, want %.2f", k, got, want)
 		}
+	}
+}
+
+// The raw client speaks HTTP/1.1 to a real server: keep-alive, statuses,
+// and bodies of any length, so the bench's counts can be trusted.
+func TestRunCountsStatusesOverKeepAlive(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := hits.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		if r.Header.Get("Signature") == "" || len(b) == 0 || r.Host != "node.test" {
+			http.Error(w, "bad request from the tool", 400)
+			return
+		}
+		if n%3 == 0 {
+			http.Error(w, strings.Repeat("x", 5000), 401)
+			return
+		}
+		w.WriteHeader(202)
+	}))
+	defer srv.Close()
+	f, err := NewFleet(1, 2, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	reqs, err := Presign(f, Mix{Host: "node.test", N: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(reqs, RunOptions{Addr: strings.TrimPrefix(srv.URL, "http://"), Host: "node.test", Concurrency: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sent != 300 || res.Errors != 0 || res.Statuses[202] != 200 || res.Statuses[401] != 100 {
+		t.Fatalf("sent %d errors %d statuses %v", res.Sent, res.Errors, res.Statuses)
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // RunOptions say how to drive the node.
@@ -49,17 +47,14 @@ func Run(reqs []Request, o RunOptions) (*Result, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
-	client := &fasthttp.HostClient{
-		Addr:                o.Addr,
-		MaxConns:            o.Concurrency,
-		ReadTimeout:         o.Timeout,
-		WriteTimeout:        o.Timeout,
-		MaxIdleConnDuration: time.Minute,
-	}
 	workers := o.Concurrency
 	if o.Rate > 0 && workers < 512 {
 		workers = 512 // enough that the schedule, not the workers, sets the pace
-		client.MaxConns = workers
+	}
+	// Every request is serialised before the clock starts.
+	wires := make([][]byte, len(reqs))
+	for i := range reqs {
+		wires[i] = reqs[i].wire(o.Host)
 	}
 	type sample struct {
 		kind   Kind
@@ -78,10 +73,8 @@ func Run(reqs []Request, o RunOptions) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req := fasthttp.AcquireRequest()
-			resp := fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
-			defer fasthttp.ReleaseResponse(resp)
+			conn := &rawConn{addr: o.Addr, timeout: o.Timeout}
+			defer conn.close()
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(reqs) {
@@ -99,17 +92,8 @@ func Run(reqs []Request, o RunOptions) (*Result, error) {
 					return
 				}
 				r := &reqs[i]
-				req.Reset()
-				req.Header.SetMethod("POST")
-				req.SetRequestURI(r.Path)
-				req.Header.SetHost(o.Host)
-				for _, h := range r.Headers {
-					req.Header.Set(h[0], h[1])
-				}
-				req.SetBodyRaw(r.Body)
-				err := client.Do(req, resp)
+				st, err := conn.do(wires[i])
 				lat := time.Since(sched)
-				st := resp.StatusCode()
 				if err != nil {
 					st = -1
 				}
