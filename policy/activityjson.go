@@ -427,19 +427,6 @@ func appendValidUTF8(out, b []byte) []byte {
 	return out
 }
 
-// membersValidating is members for a document not yet validated: it
-// validates each value as it skips it, so validation and the walk over
-// the top level are one pass. It returns the index after the object.
-func (d *jdoc) membersValidating(i, depth int, fn func(key []byte, v jspan)) (int, error) {
-	return d.membersV(i, func(key []byte, vs int) (int, error) {
-		ve, err := d.skip(vs, depth+1)
-		if err == nil {
-			fn(key, jspan{vs, ve})
-		}
-		return ve, err
-	})
-}
-
 // membersV walks the object at i, validating its syntax; fn is given each
 // key and the start of its value and must return the value's end, either
 // by skipping it (validating) or by walking it itself.

@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -35,6 +36,12 @@ func FuzzInputFromActivity(f *testing.F) {
 		c, _ := in.Content()
 		if in.Type == "" {
 			t.Fatal("parsed activity without a type")
+		}
+		// The ingress's shortcut (Raw already validated) reads the same.
+		fast := &Input{Raw: raw, Validated: true}
+		fc, err := fast.Content()
+		if err != nil || !reflect.DeepEqual(fc, c) || fast.ID != in.ID || fast.Type != in.Type || fast.Actor != in.Actor || fast.ObjectID != in.ObjectID {
+			t.Fatalf("validated parse differs: %v\n%+v\n%+v", err, fc, c)
 		}
 		if c.Attachments < len(c.MediaTypes) {
 			t.Fatalf("%d media types for %d attachments", len(c.MediaTypes), c.Attachments)

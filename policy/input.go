@@ -114,6 +114,11 @@ type Input struct {
 	Facts Facts
 	// Now is the decision time; zero means time.Now() at first use.
 	Now time.Time
+	// Validated says Raw is known to be syntactically valid JSON (the
+	// ingress's envelope parser checked the whole document), so the content
+	// parse may skip values without validating them again. Set it only when
+	// that is true: on invalid JSON the parse may then misread the activity.
+	Validated bool
 
 	state    uint8 // st* bits: what was parsed and asked
 	state2   uint8
@@ -391,17 +396,29 @@ func (in *Input) parseRaw() error {
 	// recorded on the way, so its bytes are read once.
 	var o objectFields
 	objWalked := false
+	skip := func(vs, depth int) (int, error) {
+		if in.Validated {
+			return d.skipFast(vs), nil
+		}
+		return d.skip(vs, depth)
+	}
 	end, err := d.membersV(start, func(k []byte, vs int) (int, error) {
 		if string(k) == "object" && in.Raw[vs] == '{' {
 			var fresh objectFields
-			ve, err := d.membersValidating(vs, 1, fresh.set)
+			ve, err := d.membersV(vs, func(key []byte, v int) (int, error) {
+				ve, err := skip(v, 2)
+				if err == nil {
+					fresh.set(key, jspan{v, ve})
+				}
+				return ve, err
+			})
 			if err != nil {
 				return 0, err
 			}
 			a.object, o, objWalked = jspan{vs, ve}, fresh, true
 			return ve, nil
 		}
-		ve, err := d.skip(vs, 1)
+		ve, err := skip(vs, 1)
 		if err != nil {
 			return 0, err
 		}

@@ -371,6 +371,7 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 	pin := &policy.Input{
 		ID: env.ID, Type: env.Type, Actor: env.Actor, ObjectID: env.Object, ObjectType: env.ObjectType,
 		Raw: body, Now: start,
+		Validated: true, // activity.Parse validated the whole document
 	}
 	if in.d.Policy != nil {
 		if wait, rule := in.d.Policy.Admit(pin); wait > 0 {
