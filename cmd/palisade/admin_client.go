@@ -171,3 +171,17 @@ func jsonUnmarshal(data []byte, v any) error {
 	}
 	return nil
 }
+
+// parseOneArg parses args into fs (flags may come before or after the
+// argument) and requires exactly one positional argument; otherwise it
+// prints the usage and returns missing as the error.
+func parseOneArg(fs *flag.FlagSet, args []string, missing string) (string, error) {
+	if err := parseInterspersed(fs, args); err != nil {
+		return "", err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return "", errors.New(missing)
+	}
+	return fs.Arg(0), nil
+}

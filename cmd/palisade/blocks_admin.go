@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -74,12 +73,8 @@ func blocksAdd(args []string) error {
 	bf := addBlockFlags(fs)
 	preview := fs.Bool("preview", false, "show what the block would cut (known actors, follows), apply nothing")
 	af := addAdminFlags(fs)
-	if err := parseInterspersed(fs, args); err != nil {
+	if _, err := parseOneArg(fs, args, "want one DOMAIN"); err != nil {
 		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("want one DOMAIN")
 	}
 	c, err := af.client()
 	if err != nil {
@@ -127,12 +122,8 @@ func blocksRemove(args []string) error {
 	fs := newFlagSet("blocks remove", "DOMAIN", "Remove the block of DOMAIN that blocks add or import --apply stored.\n\n"+
 		"Example:\n  palisade blocks remove spam.example")
 	af := addAdminFlags(fs)
-	if err := parseInterspersed(fs, args); err != nil {
+	if _, err := parseOneArg(fs, args, "want one DOMAIN"); err != nil {
 		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("want one DOMAIN")
 	}
 	c, err := af.client()
 	if err != nil {
@@ -263,12 +254,8 @@ func blocksSubscribe(args []string) error {
 	var excludes stringList
 	fs.Var(&excludes, "exclude", "a `domain` never taken from this list, with its subdomains (repeatable)")
 	af := addAdminFlags(fs)
-	if err := parseInterspersed(fs, args); err != nil {
+	if _, err := parseOneArg(fs, args, "want one URL"); err != nil {
 		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("want one URL")
 	}
 	c, err := af.client()
 	if err != nil {
@@ -289,12 +276,8 @@ func blocksUnsubscribe(args []string) error {
 	fs := newFlagSet("blocks unsubscribe", "ID", "Stop following a blocklist; the domains it contributed are retracted.\n\n"+
 		"Example:\n  palisade blocks unsubscribe lists.example")
 	af := addAdminFlags(fs)
-	if err := parseInterspersed(fs, args); err != nil {
+	if _, err := parseOneArg(fs, args, "want one subscription ID (see palisade blocks subscriptions)"); err != nil {
 		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("want one subscription ID (see palisade blocks subscriptions)")
 	}
 	c, err := af.client()
 	if err != nil {
@@ -457,12 +440,8 @@ func blocksDraftAction(args []string, what string) error {
 		"discard-draft": "Drop draft ID; the subscription keeps contributing its applied version.\n\nExample:\n  palisade blocks discard-draft 3",
 	}[what])
 	af := addAdminFlags(fs)
-	if err := parseInterspersed(fs, args); err != nil {
+	if _, err := parseOneArg(fs, args, "want one draft ID (see palisade blocks drafts)"); err != nil {
 		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("want one draft ID (see palisade blocks drafts)")
 	}
 	c, err := af.client()
 	if err != nil {

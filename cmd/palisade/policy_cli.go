@@ -143,12 +143,8 @@ func rulesAdd(args []string) error {
 		"is refused with file:line). Every node loads it within seconds.\n\nExample:\n  palisade rules add spam.yaml")
 	name := fs.String("name", "", "name of the stored file (default: FILE's base name)")
 	af := addAdminFlags(fs)
-	if err := parseInterspersed(fs, args); err != nil {
+	if _, err := parseOneArg(fs, args, "want one rule FILE"); err != nil {
 		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("want one rule FILE")
 	}
 	data, err := readFileOrStdin(fs.Arg(0))
 	if err != nil {
@@ -186,12 +182,8 @@ func rulesFileAction(sub string, args []string) error {
 		"disable": "Switch a stored rule file off; it stays stored.\n\nExample:\n  palisade rules disable spam.yaml",
 	}[sub])
 	af := addAdminFlags(fs)
-	if err := parseInterspersed(fs, args); err != nil {
+	if _, err := parseOneArg(fs, args, "want one stored rule file NAME (see palisade rules list)"); err != nil {
 		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("want one stored rule file NAME (see palisade rules list)")
 	}
 	c, err := af.client()
 	if err != nil {
@@ -279,12 +271,8 @@ func cmdExplainNode(orig func([]string) error, args []string) error {
 	followers := fs.Int("followers", 0, "claim this many local accounts follow the actor")
 	asJSON := fs.Bool("json", false, "print the explanation as JSON")
 	af := addAdminFlags(fs)
-	if err := parseInterspersed(fs, rest); err != nil {
+	if _, err := parseOneArg(fs, rest, "explain: want one activity file"); err != nil {
 		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("explain: want one activity file")
 	}
 	raw, err := readFileOrStdin(fs.Arg(0))
 	if err != nil {
