@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -186,6 +187,7 @@ func (p *policyRuntime) routes(mux *http.ServeMux) {
 	h("POST /admin/v1/rulefiles/{name}/disable", p.apiEnableRuleFile(false))
 	h("PUT /admin/v1/rules/{id}/shadow", p.apiSetShadow)
 	h("DELETE /admin/v1/rules/{id}/shadow", p.apiClearShadow)
+	h("GET /admin/v1/rules/{id}/samples", p.apiShadowSamples)
 	h("GET /admin/v1/decisions", p.apiDecisions)
 	h("POST /admin/v1/explain", p.apiExplain)
 	h("GET /admin/v1/subscriptions", p.apiSubscriptions)
@@ -1339,5 +1341,27 @@ func (p *policyRuntime) apiAudit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"audit": rows})
+	return nil
+}
+
+// apiShadowSamples lists the latest activities a shadow rule would have
+// acted on (kept in memory by this node's engine).
+func (p *policyRuntime) apiShadowSamples(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if !slices.Contains(p.engine.Current().Rules(), id) {
+		return errf(kindNotExist, "no rule %q in the current chain (see palisade rules list)", id)
+	}
+	type sample struct {
+		At         time.Time `json:"at"`
+		ActivityID string    `json:"activity_id"`
+		Actor      string    `json:"actor"`
+		Domain     string    `json:"domain"`
+		Action     string    `json:"action"`
+	}
+	out := []sample{}
+	for _, s := range p.engine.ShadowSamples(id) {
+		out = append(out, sample{At: s.At, ActivityID: s.ActivityID, Actor: s.Actor, Domain: s.Domain, Action: s.Action.String()})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rule": id, "samples": out})
 	return nil
 }

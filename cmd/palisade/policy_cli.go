@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -48,20 +49,22 @@ enable|disable NAME       switch a stored rule file on or off.
 shadow RULE on|off|clear  put one rule (in any file, shipped packs included) in shadow
                           mode: its would-be decisions are counted and logged, not applied.
                           clear drops the override, so the file's own setting applies.
+samples RULE [--json]     the latest activities a shadow rule would have acted on (kept in
+                          memory per node, newest first): what enforcing it would catch.
 
 Examples:
   palisade rules add spam.yaml
   palisade rules shadow spam-hellthread-reject on
   palisade rules list`
 
-var rulesNodeSubs = []string{"list", "add", "remove", "enable", "disable", "shadow"}
+var rulesNodeSubs = []string{"list", "add", "remove", "enable", "disable", "shadow", "samples"}
 
 func cmdRulesNode(orig func([]string) error, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help" {
 		orig([]string{"--help"})
 		fmt.Println(rulesNodeHelp)
 		if len(args) == 0 {
-			return errors.New("want a subcommand: check, test, packs, list, add, remove, enable, disable or shadow")
+			return errors.New("want a subcommand: check, test, packs, list, add, remove, enable, disable, shadow or samples")
 		}
 		return errHelp
 	}
@@ -76,6 +79,8 @@ func cmdRulesNode(orig func([]string) error, args []string) error {
 		return rulesAdd(rest)
 	case "shadow":
 		return rulesShadow(rest)
+	case "samples":
+		return rulesSamples(rest)
 	}
 	return rulesFileAction(sub, rest)
 }
@@ -308,4 +313,50 @@ func readFileOrStdin(path string) ([]byte, error) {
 		return io.ReadAll(os.Stdin)
 	}
 	return os.ReadFile(path)
+}
+
+func rulesSamples(args []string) error {
+	fs := newFlagSet("rules samples", "RULE", "Show the latest activities a rule in shadow mode would have acted on, newest\n"+
+		"first (this node's memory, since it started): what enforcing the rule would catch.\n\n"+
+		"Example:\n  palisade rules samples spam-hellthread-reject")
+	asJSON := fs.Bool("json", false, "print JSON")
+	af := addAdminFlags(fs)
+	id, err := parseOneArg(fs, args, "want one RULE id (see palisade rules list)")
+	if err != nil {
+		return err
+	}
+	c, err := af.client()
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Samples []struct {
+			At         time.Time `json:"at"`
+			ActivityID string    `json:"activity_id"`
+			Actor      string    `json:"actor"`
+			Domain     string    `json:"domain"`
+			Action     string    `json:"action"`
+		} `json:"samples"`
+	}
+	var raw []byte
+	if err := c.do("GET", "/admin/v1/rules/"+pathEscape(id)+"/samples", nil, &raw); err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err := os.Stdout.Write(append(raw, '\n'))
+		return err
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return err
+	}
+	if len(out.Samples) == 0 {
+		fmt.Printf("no samples for %s: it is not in shadow mode, or it has not matched since the node started\n", id)
+		return nil
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AT\tWOULD\tDOMAIN\tACTOR\tACTIVITY")
+	for _, s := range out.Samples {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.At.UTC().Format(time.RFC3339), s.Action, s.Domain, s.Actor, s.ActivityID)
+	}
+	return tw.Flush()
 }

@@ -357,6 +357,20 @@ func TestShadowToggle(t *testing.T) {
 	if len(rl.Rules) != 1 || !rl.Rules[0].Shadow || rl.Rules[0].Override == nil || rl.Rules[0].HitsShadow != 1 || rl.Rules[0].HitsEnforce != 1 || rl.Rules[0].Line != 3 {
 		t.Fatalf("rules list %+v: want the override, shadow, 1 enforced and 1 shadow hit, line 3", rl.Rules)
 	}
+	// The shadow decision was sampled: what enforcing the rule would catch.
+	var samples struct {
+		Samples []struct {
+			ActivityID string `json:"activity_id"`
+			Action     string `json:"action"`
+		} `json:"samples"`
+	}
+	if code := n.call(t, "GET", "/admin/v1/rules/no-spam-links/samples", nil, &samples); code != 200 ||
+		len(samples.Samples) != 1 || samples.Samples[0].ActivityID != "https://spam.example/1" || samples.Samples[0].Action != "reject" {
+		t.Fatalf("samples: %d %+v, want the one activity it would have rejected", code, samples)
+	}
+	if code := n.call(t, "GET", "/admin/v1/rules/no-such-rule/samples", nil, nil); code != 404 {
+		t.Fatalf("samples of an unknown rule: %d, want 404", code)
+	}
 	n.call(t, "PUT", "/admin/v1/rules/no-spam-links/shadow", map[string]bool{"shadow": false}, nil)
 	if d := eval(); d.Action != policy.Reject {
 		t.Fatalf("shadow off: %s; want reject again", d.String())
