@@ -165,21 +165,31 @@ func Presign(f *Fleet, m Mix) ([]Request, error) {
 	if firstErr != nil {
 		return nil, firstErr
 	}
-	last := -1
+	// A duplicate replays an accepted request sent well before it (at
+	// least replayGap requests earlier, more than any run keeps in flight),
+	// so it measures the dedup path a retry takes, not a race between two
+	// copies in flight at once (those both get verified, by design).
+	const replayGap = 2048
+	var accepts []int
+	old := 0 // accepts[:old] are at least replayGap before i
 	for i := range out {
 		switch out[i].Kind {
 		case KindAccept:
-			last = i
+			accepts = append(accepts, i)
 		case KindDuplicate:
-			if last < 0 {
-				out[i].Kind = KindBlocked
+			for old < len(accepts) && accepts[old] <= i-replayGap {
+				old++
+			}
+			var j int
+			switch {
+			case old > 0:
+				// Cycle through the old enough accepts.
+				j = accepts[(i*7919)%old]
+			case len(accepts) > 0:
+				j = accepts[0] // a short run: the oldest there is
+			default:
 				out[i] = blockedRequest(f.Actors[0], host, path, m.First+i, now)
 				continue
-			}
-			// Replay a recent accept: far enough back that it was answered.
-			j := last - 64
-			if j < 0 || out[j].Kind != KindAccept {
-				j = last
 			}
 			out[i] = out[j]
 			out[i].Kind = KindDuplicate
