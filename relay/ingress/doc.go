@@ -8,7 +8,9 @@
 //  4. admission rate limits per domain and per actor
 //  5. digest, date window and the required signed headers
 //  6. cheap one-pass parse of the activity, host authority checks
-//  7. dedup pre-check (ids are recorded only after verification)
+//  7. dedup pre-check (ids are recorded only after verification), then the
+//     policy's rate rules on the envelope (a retry of an accepted activity
+//     takes no token)
 //  8. key resolution (memory → Pebble → fetch)
 //  9. signature verification and key-owner authority
 //  10. policy decision

@@ -364,8 +364,19 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 	}
 	st.done(iParse)
 
+	// 7. Dedup pre-check: safe because ids are recorded only after
+	// verification and authorization below.
+	probe, err := in.d.Store.Probe(DedupNamespace, env.ID)
+	if err != nil {
+		return end(stageDedup, "store_error", fasthttp.StatusServiceUnavailable, "temporarily unavailable").withDetail(err.Error())
+	} else if probe.Seen {
+		return end(stageDedup, "duplicate", fasthttp.StatusAccepted, "")
+	}
+	st.done(iDedup)
+
 	// The policy's own rate rules on the envelope (per domain, actor,
-	// type): after the cheap parse, still before any key or crypto work.
+	// type): before any key or crypto work, after the dedup pre-check so a
+	// sender's retry of an accepted activity takes no token.
 	// The engine sees the ingress's envelope; content is parsed lazily, only
 	// if a content rule asks.
 	pin := &policy.Input{
@@ -380,16 +391,6 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 			return e
 		}
 	}
-
-	// 7. Dedup pre-check: safe because ids are recorded only after
-	// verification and authorization below.
-	probe, err := in.d.Store.Probe(DedupNamespace, env.ID)
-	if err != nil {
-		return end(stageDedup, "store_error", fasthttp.StatusServiceUnavailable, "temporarily unavailable").withDetail(err.Error())
-	} else if probe.Seen {
-		return end(stageDedup, "duplicate", fasthttp.StatusAccepted, "")
-	}
-	st.done(iDedup)
 
 	// 8. Key resolution.
 	if in.d.Keys == nil {
