@@ -400,7 +400,7 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 	key, src, err := in.d.Keys.Resolve(kctx, params.KeyID)
 	cancel()
 	if err != nil {
-		in.m.keyLookups.WithLabelValues("error").Inc()
+		in.m.keyBySource[0].Inc()
 		if errors.Is(err, keys.ErrGone) && env.Type == "Delete" && (env.Object == env.Actor) {
 			// The actor deleted itself and its key is gone (Mastodon sends
 			// these signed by the deleted key): nothing to verify against and
@@ -409,7 +409,9 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 		}
 		return end(stageKey, "key_unavailable", fasthttp.StatusUnauthorized, "could not obtain the signing key").withDetail(err.Error())
 	}
-	in.m.keyLookups.WithLabelValues(src.String()).Inc()
+	if int(src) > 0 && int(src) < len(in.m.keyBySource) {
+		in.m.keyBySource[src].Inc()
+	}
 	st.done(iKey)
 
 	// 9. Verify and authorize.

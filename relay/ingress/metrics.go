@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/palisade-fedi/palisade/relay/keys"
 )
 
 // Stage names, in pipeline order. They are Prometheus label values: stable.
@@ -31,7 +33,10 @@ type Metrics struct {
 	stageObs   [len(stagesArr)]prometheus.Observer
 	total      prometheus.Histogram
 	keyLookups *prometheus.CounterVec
-	inflight   prometheus.Gauge
+	// keyBySource holds the key-lookup counters by keys.Source (index 0
+	// counts errors), resolved once so the hot path hashes no labels.
+	keyBySource [4]prometheus.Counter
+	inflight    prometheus.Gauge
 
 	mu     sync.RWMutex
 	ending map[endingKey]prometheus.Counter
@@ -74,8 +79,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for i, s := range stagesArr {
 		m.stageObs[i] = m.stageTime.WithLabelValues(s)
 	}
-	for _, s := range []string{"memory", "store", "fetch", "error"} {
-		m.keyLookups.WithLabelValues(s)
+	m.keyBySource[0] = m.keyLookups.WithLabelValues("error")
+	for _, src := range []keys.Source{keys.SourceMemory, keys.SourceStore, keys.SourceFetch} {
+		m.keyBySource[src] = m.keyLookups.WithLabelValues(src.String())
 	}
 	reg.MustRegister(m.requests, m.stageTime, m.total, m.keyLookups, m.inflight)
 	return m
