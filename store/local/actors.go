@@ -24,14 +24,9 @@ type actorMemo struct {
 
 const maxMemo = 1 << 20
 
-var actorMemos sync.Map // *DB → *actorMemo (keeps DB's layout untouched)
-
 func (db *DB) memo() *actorMemo {
-	if m, ok := actorMemos.Load(db); ok {
-		return m.(*actorMemo)
-	}
-	m, _ := actorMemos.LoadOrStore(db, &actorMemo{m: map[string]struct{}{}})
-	return m.(*actorMemo)
+	db.actorsOnce.Do(func() { db.actors = &actorMemo{m: map[string]struct{}{}} })
+	return db.actors
 }
 
 func actorKey(actor string) []byte {

@@ -153,8 +153,11 @@ type DB struct {
 	filters  *dedupFilters
 	filterWG sync.WaitGroup
 
-	events  *eventCounts // Pebble events, for metrics
-	keyBufs sync.Pool    // *[]byte scratch for dedup keys
+	events *eventCounts // Pebble events, for metrics
+
+	actorsOnce sync.Once
+	actors     *actorMemo // actors noted since Open (actors.go)
+	keyBufs    sync.Pool  // *[]byte scratch for dedup keys
 
 	mu     sync.Mutex // guards queues, logs
 	queues map[string]*Queue
