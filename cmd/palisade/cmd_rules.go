@@ -148,7 +148,7 @@ func (f *explainFacts) ActorPublished(string) (time.Time, bool) { return f.publi
 func (f *explainFacts) LocalFollowers(string) int               { return f.followers }
 
 func cmdExplain(args []string) error {
-	fs := newFlagSet("explain", "[flags] activity.json",
+	fs := newFlagSet("explain", "activity.json",
 		"Runs one activity (a file, or - for standard input) through the policy and prints the\n"+
 			"domain gate, the domain entry and every rule's verdict: fired, or which condition\n"+
 			"failed and why. With no --rules or --pack, the configured policy is used\n"+

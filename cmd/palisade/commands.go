@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
+	"strings"
 )
 
 // command is one subcommand. run receives the arguments after its name and
@@ -48,7 +50,9 @@ func cmdVersion(args []string) error {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Palisade — federation relay and moderation gateway.")
 	fmt.Fprintln(w, "\nUsage: palisade <command> [flags]\n\nCommands:")
-	for _, c := range commands {
+	sorted := slices.Clone(commands)
+	slices.SortFunc(sorted, func(a, b command) int { return strings.Compare(a.name, b.name) })
+	for _, c := range sorted {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun \"palisade <command> --help\" for a command's flags. With no command, palisade serves.")
