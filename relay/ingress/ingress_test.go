@@ -2,9 +2,12 @@ package ingress
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -696,5 +699,47 @@ rules:
 	}
 	if n := len(h.queued()); n != 2 {
 		t.Fatalf("%d queued, want 2 (each accepted request charged once)", n)
+	}
+}
+
+// A request signed the RFC 9421 way (as newer Mastodon sends to peers that
+// advertise it: @method, @target-uri and Content-Digest, rsa-v1_5-sha256)
+// is verified and queued like a cavage one; its body tampered is refused.
+func TestRFC9421SignedPostIsAccepted(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	r := newRemote(t)
+	k := testKeys(t, 1)[0]
+	alice := r.actor("alice", k)
+	body := note(alice, alice+"/statuses/9421")
+	send := func(sentBody []byte) int {
+		cd := "sha-256=:" + strings.TrimPrefix(signature.DigestHeader(body), "SHA-256=") + ":"
+		input := `("@method" "@target-uri" "content-digest");created=` + fmt.Sprint(time.Now().Unix()) + `;keyid="` + alice + `#main-key"`
+		base := "\"@method\": POST\n\"@target-uri\": https://palisade.test/inbox\n\"content-digest\": " + cd + "\n\"@signature-params\": " + input
+		sum := sha256.Sum256([]byte(base))
+		sig, err := rsa.SignPKCS1v15(nil, k, crypto.SHA256, sum[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("POST", h.url+"/inbox", bytes.NewReader(sentBody))
+		req.Host = "palisade.test"
+		req.Header.Set("Content-Type", "application/activity+json")
+		req.Header.Set("Content-Digest", cd)
+		req.Header.Set("Signature-Input", "sig1="+input)
+		req.Header.Set("Signature", "sig1=:"+base64.StdEncoding.EncodeToString(sig)+":")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := send(bytes.Replace(body, []byte("hello"), []byte("hellO"), 1)); code != 401 {
+		t.Fatalf("tampered body: %d, want 401", code)
+	}
+	if code := send(body); code != 202 {
+		t.Fatalf("RFC 9421 request: %d, want 202", code)
+	}
+	if q := h.queued(); len(q) != 1 || q[0].KeyID != alice+"#main-key" {
+		t.Fatalf("queued %+v", q)
 	}
 }
