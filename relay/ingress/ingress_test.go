@@ -65,16 +65,21 @@ type remote struct {
 	host    string // 127.0.0.1:port
 	mu      sync.Mutex
 	actors  map[string]*rsa.PrivateKey // path → key
+	gone    map[string]bool            // path → answered 410 Gone
 	fetches atomic.Int64
 }
 
 func newRemote(t testing.TB) *remote {
-	r := &remote{actors: map[string]*rsa.PrivateKey{}}
+	r := &remote{actors: map[string]*rsa.PrivateKey{}, gone: map[string]bool{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.fetches.Add(1)
 		r.mu.Lock()
-		k := r.actors[req.URL.Path]
+		k, gone := r.actors[req.URL.Path], r.gone[req.URL.Path]
 		r.mu.Unlock()
+		if gone {
+			http.Error(w, "gone", http.StatusGone)
+			return
+		}
 		if k == nil {
 			http.NotFound(w, req)
 			return
@@ -741,5 +746,32 @@ func TestRFC9421SignedPostIsAccepted(t *testing.T) {
 	}
 	if q := h.queued(); len(q) != 1 || q[0].KeyID != alice+"#main-key" {
 		t.Fatalf("queued %+v", q)
+	}
+}
+
+// Mastodon signs an account's own Delete with the deleted account's key,
+// whose document already answers 410: nothing can verify it, and nothing of
+// that actor is held unverified, so it is acknowledged and dropped. Any
+// other activity signed by a gone key is refused.
+func TestDeleteOfAGoneActorIsAcknowledged(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	r := newRemote(t)
+	k := testKeys(t, 1)[0]
+	gone := "http://" + r.host + "/users/gone"
+	r.mu.Lock()
+	r.gone["/users/gone"] = true
+	r.mu.Unlock()
+	del := []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%[1]s#delete","type":"Delete","actor":"%[1]s","object":"%[1]s","to":["https://www.w3.org/ns/activitystreams#Public"]}`, gone))
+	if code, msg, _ := h.send(post{body: del, keyID: gone + "#main-key", key: k}); code != 202 {
+		t.Fatalf("Delete of a gone actor: %d %q, want 202", code, msg)
+	}
+	if h.ending(stageKey, "gone_actor_delete", 202) != 1 {
+		t.Error("not counted as gone_actor_delete")
+	}
+	if code, _, _ := h.send(post{body: note(gone, gone+"/statuses/1"), keyID: gone + "#main-key", key: k}); code != 401 {
+		t.Fatalf("a Create signed by a gone key: %d, want 401", code)
+	}
+	if n := len(h.queued()); n != 0 {
+		t.Fatalf("%d queued", n)
 	}
 }
