@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 
+	"github.com/palisade-fedi/palisade/relay/delivery"
 	"github.com/palisade-fedi/palisade/relay/ingress"
 	"github.com/palisade-fedi/palisade/relay/keys"
 	"github.com/palisade-fedi/palisade/relay/netguard"
@@ -80,6 +81,7 @@ type node struct {
 	cluster  *pgcluster.Cluster
 	db       *pg.DB
 	policy   *policyRuntime
+	instance *instanceActor
 	keys     *keys.Resolver
 	ingress  *ingress.Ingress
 	ready    atomic.Bool
@@ -127,6 +129,12 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 		return err
 	}
 	defer n.policy.close()
+	// Deferred after the local store's Close, so it runs before it.
+	eng, err := startDelivery(ctx, n)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
 	guard := &netguard.Guard{AllowPrivate: cfg.Fed.AllowPrivateAddresses}
 	n.keys = keys.New(keys.Options{
 		Store:              n.local,
@@ -139,8 +147,10 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 		PerHostConcurrency: cfg.Keys.PerHostConcurrency,
 		Allowed:            n.policy.allowedHost,
 		AllowHTTP:          cfg.Fed.AllowHTTP,
+		Signer:             delivery.GetSigner(n.instance.keyID, n.instance.key),
 	})
 	n.policy.routes(adminMux)
+	n.deliveryRoutes(adminMux, eng)
 	go n.policy.run(ctx)
 
 	n.reg.MustRegister(n.keys.Collector())
