@@ -269,9 +269,9 @@ func TestMetricsDocMatchesRegistry(t *testing.T) {
 	n := startObservedNode(t)
 	n.drive(t, 400)
 	exposed := exposedFamilies(n.scrape(t))
-	// Until serve runs the delivery engine (issue 6), its metrics come from
-	// the engine run beside the node; once serve exports them too, both
-	// sources must agree.
+	// serve runs the delivery engine, so the node exports its families; the
+	// engine run beside the node (the one that delivers, for the Prometheus
+	// test) must export them with the same types and labels.
 	d := startDeliveryBeside(t)
 	d.waitDelivered(t)
 	for name, f := range exposedFamilies(scrapeText(t, d.addr)) {
@@ -353,9 +353,9 @@ func goSourceText(t *testing.T, root string) string {
 // deliveryBeside is the real outbound delivery engine (relay/delivery) on
 // its own registry, served on a loopback /metrics, delivering to a loopback
 // inbox that accepts some deliveries, answers others 410, 400 or 500, and to
-// a closed port and a policy-refused host. serve does not run the engine yet
-// (the relay, issue 6), so this is how the catalogue and the Delivery
-// dashboard are checked against the engine's real metrics until then.
+// a closed port and a policy-refused host. serve runs the engine, but nothing
+// enqueues to it until the relay (issue 6), so this is how the Delivery
+// dashboard is checked against metrics with data until then.
 type deliveryBeside struct {
 	addr     string // host:port serving /metrics
 	engine   *delivery.Engine

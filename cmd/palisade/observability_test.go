@@ -44,9 +44,11 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	promBin := toolOrSkip(t, "prometheus")
 
 	n := startObservedNode(t)
-	// serve does not run the delivery engine yet (issue 6): the real engine
+	// serve runs the delivery engine but nothing enqueues to it until the
+	// relay (issue 6): a second real engine, delivering to loopback inboxes,
 	// runs beside the node and Prometheus scrapes it as a second target of
-	// the same job, so the Delivery dashboard and alerts meet its metrics.
+	// the same job, so the Delivery dashboard and alerts meet metrics with
+	// data (the node's own delivery series are there too, at zero).
 	d := startDeliveryBeside(t)
 	prom := startPrometheus(t, promBin, n.admin, d.addr)
 
