@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palisade-fedi/palisade/store/pg"
+	"github.com/palisade-fedi/palisade/store/pg/pgtest"
+)
+
+// runServe starts serve with cfg and returns its admin address and a
+// function that stops it and checks it returned cleanly.
+func runServe(t *testing.T, cfg Config) (admin net.Addr, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan [2]net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, &serveHooks{ready: func(p, a net.Addr) { addrs <- [2]net.Addr{p, a} }})
+	}()
+	select {
+	case a := <-addrs:
+		admin = a[1]
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatal("serve did not become ready")
+	}
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v after stop", err)
+			}
+		case <-time.After(40 * time.Second):
+			t.Error("serve did not stop")
+		}
+	}
+	t.Cleanup(stop)
+	return admin, stop
+}
+
+// storedInstanceKeys returns the instance_keys rows named "instance".
+func storedInstanceKeys(t *testing.T, url string) (privPEM, pubPEM []string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := pg.Open(ctx, url, pg.Options{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Pool().Query(ctx, `SELECT private_key_pem, public_key_pem FROM instance_keys WHERE name = 'instance'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a, b string
+		if err := rows.Scan(&a, &b); err != nil {
+			t.Fatal(err)
+		}
+		privPEM, pubPEM = append(privPEM, a), append(pubPEM, b)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return privPEM, pubPEM
+}
+
+// serve runs the delivery engine: the admin API shows its hosts behind the
+// admin token, the node exports its metrics, and the instance actor's RSA
+// key is generated once, stored in Postgres, and reused after a restart.
+func TestServeRunsDeliveryWithAPersistentInstanceKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node twice")
+	}
+	dir := t.TempDir()
+	cfg := Default()
+	cfg.Host = "palisade.test"
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.Listen = ListenConfig{Public: "127.0.0.1:0", Admin: "127.0.0.1:0"}
+	cfg.Log.Level = "warn"
+	cfg.Database.URL = pgtest.URL(t)
+	cfg.Fed.AllowPrivateAddresses, cfg.Fed.AllowHTTP = true, true
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	adm, stop := runServe(t, cfg)
+	tok, err := os.ReadFile(filepath.Join(cfg.DataDir, adminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostsURL := "http://" + adm.String() + "/admin/v1/delivery/hosts"
+	get := func(url, token string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(hostsURL, ""); code != http.StatusUnauthorized {
+		t.Errorf("hosts without the token: %d %q, want 401", code, body)
+	}
+	if code, body := get(hostsURL, "wrong"); code != http.StatusUnauthorized {
+		t.Errorf("hosts with a wrong token: %d %q, want 401", code, body)
+	}
+	code, body := get(hostsURL, strings.TrimSpace(string(tok)))
+	var hosts struct {
+		Hosts []map[string]any `json:"hosts"`
+	}
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &hosts) != nil || hosts.Hosts == nil {
+		t.Errorf("hosts with the token: %d %q, want 200 and {\"hosts\": [...]}", code, body)
+	}
+	if _, metrics := get("http://"+adm.String()+"/metrics", ""); !strings.Contains(metrics, "palisade_delivery_pending 0") {
+		t.Error("/metrics lacks palisade_delivery_pending: the node does not run the delivery engine")
+	}
+
+	privs, pubs := storedInstanceKeys(t, cfg.Database.URL)
+	if len(pubs) != 1 {
+		t.Fatalf("%d instance keys stored after the first start, want 1", len(pubs))
+	}
+	// The stored pair is a real RSA-2048 pair whose halves match.
+	pb, _ := pem.Decode([]byte(privs[0]))
+	ub, _ := pem.Decode([]byte(pubs[0]))
+	if pb == nil || ub == nil {
+		t.Fatalf("stored key is not PEM:\n%s\n%s", privs[0], pubs[0])
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(pb.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(ub.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk, ok := priv.(*rsa.PrivateKey)
+	if !ok || rk.N.BitLen() != 2048 || !rk.PublicKey.Equal(pub) {
+		t.Fatalf("stored instance key: %T, public half matches: %v; want RSA-2048 with its public key", priv, ok && rk.PublicKey.Equal(pub))
+	}
+
+	stop()
+	adm, _ = runServe(t, cfg)
+	if code, body := get("http://"+adm.String()+"/admin/v1/delivery/hosts", strings.TrimSpace(string(tok))); code != http.StatusOK {
+		t.Errorf("hosts after restart: %d %q", code, body)
+	}
+	_, pubs2 := storedInstanceKeys(t, cfg.Database.URL)
+	if len(pubs2) != 1 || pubs2[0] != pubs[0] {
+		t.Fatalf("after a restart on the same database: %d keys, same public key %v; want the first key kept", len(pubs2), len(pubs2) == 1 && pubs2[0] == pubs[0])
+	}
+}
