@@ -348,19 +348,8 @@ func (s *scanner) object(member func(start, end int, esc bool) (bool, error)) er
 				return err
 			}
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return s.errAt("unexpected end of input, expected ',' or '}'")
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			s.depth--
-			return nil
-		default:
-			return s.errAt("expected ',' or '}' after object member")
+		if end, err := s.afterValue('}', "object member"); end || err != nil {
+			return err
 		}
 	}
 }
@@ -389,21 +378,29 @@ func (s *scanner) array(elem func(n int) (bool, error)) error {
 				return err
 			}
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return s.errAt("unexpected end of input, expected ',' or ']'")
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			s.depth--
-			return nil
-		default:
-			return s.errAt("expected ',' or ']' after array element")
+		if end, err := s.afterValue(']', "array element"); end || err != nil {
+			return err
 		}
 	}
+}
+
+// afterValue consumes what follows a member or element: a ',' (more to
+// come) or the container's closer (end is true, and the depth drops).
+func (s *scanner) afterValue(closer byte, what string) (end bool, err error) {
+	s.ws()
+	if s.i >= len(s.b) {
+		return false, s.errAt("unexpected end of input, expected ',' or '" + string(closer) + "'")
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		return false, nil
+	case closer:
+		s.i++
+		s.depth--
+		return true, nil
+	}
+	return false, s.errAt("expected ',' or '" + string(closer) + "' after " + what)
 }
 
 // at reports whether the next value starts with c (whitespace skipped).
