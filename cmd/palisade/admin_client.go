@@ -45,6 +45,15 @@ type adminClient struct {
 
 // client builds the client from the flags, the configuration file and the
 // PALISADE_* environment, as "palisade serve" would read them.
+// parseClient parses args into fs (flags may follow arguments) and
+// returns a client for the node the flags name.
+func (f *adminFlags) parseClient(fs *flag.FlagSet, args []string) (*adminClient, error) {
+	if err := parseInterspersed(fs, args); err != nil {
+		return nil, err
+	}
+	return f.client()
+}
+
 func (f *adminFlags) client() (*adminClient, error) {
 	cfg, err := LoadConfig(*f.config, os.Environ())
 	if err != nil {

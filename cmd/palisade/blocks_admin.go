@@ -150,10 +150,7 @@ func blocksList(args []string) error {
 		"optionally those whose domain contains SEARCH.\n\nExample:\n  palisade blocks list spam")
 	asJSON := fs.Bool("json", false, "print JSON")
 	af := addAdminFlags(fs)
-	if err := parseInterspersed(fs, args); err != nil {
-		return err
-	}
-	c, err := af.client()
+	c, err := af.parseClient(fs, args)
 	if err != nil {
 		return err
 	}
@@ -298,10 +295,7 @@ func blocksSubscriptions(args []string) error {
 	fs := newFlagSet("blocks subscriptions", "", "List the blocklist subscriptions with their last sync.\n\nExample:\n  palisade blocks subscriptions")
 	asJSON := fs.Bool("json", false, "print JSON")
 	af := addAdminFlags(fs)
-	if err := parseInterspersed(fs, args); err != nil {
-		return err
-	}
-	c, err := af.client()
+	c, err := af.parseClient(fs, args)
 	if err != nil {
 		return err
 	}
@@ -334,10 +328,7 @@ func blocksSubscriptions(args []string) error {
 func blocksSync(args []string) error {
 	fs := newFlagSet("blocks sync", "", "Fetch every subscription now and print what changed.\n\nExample:\n  palisade blocks sync")
 	af := addAdminFlags(fs)
-	if err := parseInterspersed(fs, args); err != nil {
-		return err
-	}
-	c, err := af.client()
+	c, err := af.parseClient(fs, args)
 	if err != nil {
 		return err
 	}
@@ -380,10 +371,7 @@ func blocksDrafts(args []string) error {
 		"Example:\n  palisade blocks drafts\n  palisade blocks drafts 3\n  palisade blocks apply-draft 3")
 	asJSON := fs.Bool("json", false, "print JSON")
 	af := addAdminFlags(fs)
-	if err := parseInterspersed(fs, args); err != nil {
-		return err
-	}
-	c, err := af.client()
+	c, err := af.parseClient(fs, args)
 	if err != nil {
 		return err
 	}

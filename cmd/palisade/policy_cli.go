@@ -89,10 +89,7 @@ func rulesList(args []string) error {
 	fs := newFlagSet("rules list", "", "List the running node's rules and rule files.\n\nExample:\n  palisade rules list")
 	asJSON := fs.Bool("json", false, "print JSON")
 	af := addAdminFlags(fs)
-	if err := parseInterspersed(fs, args); err != nil {
-		return err
-	}
-	c, err := af.client()
+	c, err := af.parseClient(fs, args)
 	if err != nil {
 		return err
 	}
