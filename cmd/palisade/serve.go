@@ -168,7 +168,6 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 		DomainBurst:    cfg.Ingress.DomainBurst,
 		ActorRate:      cfg.Ingress.ActorRate,
 		ActorBurst:     cfg.Ingress.ActorBurst,
-		KeyTimeout:     cfg.Keys.FetchTimeout.D(),
 		Logger:         log,
 		Registerer:     n.reg,
 	}, ingress.Deps{

@@ -44,11 +44,9 @@ type Options struct {
 	// Admission token buckets; a rate of 0 disables that limiter.
 	DomainRate, ActorRate, IPRate    float64
 	DomainBurst, ActorBurst, IPBurst int
-	// KeyTimeout bounds key resolution for one request (default 10s).
-	KeyTimeout time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time
-	Registerer prometheus.Registerer
+	Logger                           *slog.Logger
+	Now                              func() time.Time
+	Registerer                       prometheus.Registerer
 }
 
 // Deps are the components the pipeline drives. Store and Queue are required;
@@ -101,9 +99,6 @@ func New(o Options, d Deps) (*Ingress, error) {
 	}
 	if o.BlockedStatus == 0 {
 		o.BlockedStatus = fasthttp.StatusAccepted
-	}
-	if o.KeyTimeout <= 0 {
-		o.KeyTimeout = 10 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -396,9 +391,10 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 	if in.d.Keys == nil {
 		return end(stageKey, "no_key_resolver", fasthttp.StatusServiceUnavailable, "temporarily unavailable")
 	}
-	kctx, cancel := context.WithTimeout(context.Background(), in.o.KeyTimeout)
-	key, src, err := in.d.Keys.Resolve(kctx, params.KeyID)
-	cancel()
+	// The resolver bounds a fetch by its own FetchTimeout, so the request
+	// context (cancelled only when the server shuts down) is enough here;
+	// a timer per request would cost every memory hit.
+	key, src, err := in.d.Keys.Resolve(ctx, params.KeyID)
 	if err != nil {
 		in.m.keyBySource[0].Inc()
 		if errors.Is(err, keys.ErrGone) && env.Type == "Delete" && (env.Object == env.Actor) {
@@ -417,9 +413,7 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 	// 9. Verify and authorize.
 	if err := signature.Verify(params, sreq, key.Public); err != nil {
 		// One re-fetch: the actor may have rotated its key.
-		kctx, cancel := context.WithTimeout(context.Background(), in.o.KeyTimeout)
-		fresh, ferr := in.d.Keys.Refetch(kctx, params.KeyID)
-		cancel()
+		fresh, ferr := in.d.Keys.Refetch(ctx, params.KeyID)
 		if ferr != nil || signature.Verify(params, sreq, fresh.Public) != nil {
 			return end(stageVerify, signature.ReasonOf(err), fasthttp.StatusUnauthorized, "signature does not verify")
 		}
