@@ -391,10 +391,11 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 	if in.d.Keys == nil {
 		return end(stageKey, "no_key_resolver", fasthttp.StatusServiceUnavailable, "temporarily unavailable")
 	}
-	// The resolver bounds a fetch by its own FetchTimeout, so the request
-	// context (cancelled only when the server shuts down) is enough here;
-	// a timer per request would cost every memory hit.
-	key, src, err := in.d.Keys.Resolve(ctx, params.KeyID)
+	// The resolver bounds a fetch by its own FetchTimeout, so no timer per
+	// request (it would cost every memory hit). Not the RequestCtx: fasthttp
+	// recycles it when the handler returns, and a singleflight fetch may be
+	// shared with requests that outlive this one.
+	key, src, err := in.d.Keys.Resolve(context.Background(), params.KeyID)
 	if err != nil {
 		in.m.keyBySource[0].Inc()
 		if errors.Is(err, keys.ErrGone) && env.Type == "Delete" && (env.Object == env.Actor) {
@@ -413,7 +414,7 @@ func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time) *ending {
 	// 9. Verify and authorize.
 	if err := signature.Verify(params, sreq, key.Public); err != nil {
 		// One re-fetch: the actor may have rotated its key.
-		fresh, ferr := in.d.Keys.Refetch(ctx, params.KeyID)
+		fresh, ferr := in.d.Keys.Refetch(context.Background(), params.KeyID)
 		if ferr != nil || signature.Verify(params, sreq, fresh.Public) != nil {
 			return end(stageVerify, signature.ReasonOf(err), fasthttp.StatusUnauthorized, "signature does not verify")
 		}
