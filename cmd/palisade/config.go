@@ -101,6 +101,9 @@ type FedConfig struct {
 	AllowPrivateAddresses bool `yaml:"allow_private_addresses"`
 	// AllowHTTP accepts http:// actor and key ids. For tests only.
 	AllowHTTP bool `yaml:"allow_http"`
+	// Scheme is the scheme of the ids this node mints: "https", or "http"
+	// (requires AllowHTTP) for test networks of nodes without TLS.
+	Scheme string `yaml:"scheme"`
 }
 
 type PolicyConfig struct {
@@ -170,6 +173,7 @@ func Default() Config {
 	return Config{
 		Host:    "localhost",
 		DataDir: "data",
+		Fed:     FedConfig{Scheme: "https"},
 		Listen:  ListenConfig{Public: "127.0.0.1:8080", Admin: "127.0.0.1:9090"},
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Database: DatabaseConfig{
@@ -243,6 +247,10 @@ var errEOF = func() error { // yaml.v3 returns io.EOF for an empty document
 	return yaml.NewDecoder(bytes.NewReader(nil)).Decode(&c)
 }()
 
+// BaseURL is the origin under which this node mints ids:
+// "https://<host>" (or "http://<host>" on a test network).
+func (c *Config) BaseURL() string { return c.Fed.Scheme + "://" + c.Host }
+
 // Validate checks values the types cannot, naming the key and the fix.
 func (c *Config) Validate() error {
 	var errs []error
@@ -254,6 +262,15 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "must not be empty")
+	}
+	switch c.Fed.Scheme {
+	case "https":
+	case "http":
+		if !c.Fed.AllowHTTP {
+			bad("federation.scheme", `"http" mints ids peers cannot verify over TLS; it needs federation.allow_http: true and is for test networks only`)
+		}
+	default:
+		bad("federation.scheme", "%q: want https (or http for test networks)", c.Fed.Scheme)
 	}
 	if c.Listen.Public == "" {
 		bad("listen.public", "must not be empty (e.g. :8080)")

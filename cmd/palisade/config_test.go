@@ -70,6 +70,8 @@ func TestConfigErrorsNameTheProblem(t *testing.T) {
 		{file: "log:\n  level: loud\n", want: `log.level: "loud" (want one of debug, info, warn, error)`},
 		{file: "policy:\n  domains:\n    - domain: x.example\n      severity: nuke\n", want: `severity "nuke"`},
 		{file: "proxy:\n  trusted: [nonsense]\n", want: `proxy.trusted: "nonsense"`},
+		{file: "federation:\n  scheme: http\n", want: `federation.scheme: "http" mints ids peers cannot verify over TLS; it needs federation.allow_http: true`},
+		{file: "federation:\n  scheme: gopher\n", want: `federation.scheme: "gopher": want https`},
 		{env: []string{"PALISADE_INGRES_MAX_BODY=1"}, want: "PALISADE_INGRES_MAX_BODY names no configuration key"},
 		{env: []string{"PALISADE_FEDERATION_ALLOW_HTTP=maybe"}, want: "want true or false"},
 	} {

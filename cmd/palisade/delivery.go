@@ -51,7 +51,7 @@ func loadInstanceActor(ctx context.Context, n *node) (*instanceActor, error) {
 	if !ok {
 		return nil, fmt.Errorf("the instance actor's key in table instance_keys (name 'instance') is a %T; Palisade signs with RSA (what every peer verifies)", k)
 	}
-	id := "https://" + n.cfg.Host + "/actor"
+	id := n.cfg.BaseURL() + "/actor"
 	return &instanceActor{id: id, keyID: id + "#main-key", key: rk, pubPEM: pubPEM}, nil
 }
 
