@@ -39,8 +39,10 @@ func benchDomains(n int) []DomainEntry {
 }
 
 // benchRules writes n rules in the mix an admin with a large chain has:
-// mostly cheap type/domain/count conditions, keyword lists, some regexes,
-// some expressions and a few rate limits.
+// mostly cheap type/domain/count conditions, keyword lists, some regexes
+// (each with its own literals, some alternations), some expressions (most
+// in the native subset, a few needing the CEL interpreter) and a few rate
+// limits.
 func benchRules(n int) []byte {
 	var b strings.Builder
 	b.WriteString("rules:\n")
@@ -54,13 +56,31 @@ func benchRules(n int) []byte {
 		case 2:
 			fmt.Fprintf(&b, "    match: {type: Create, keywords: [spamword%d, \"buy now %d\", casino%d, crypto%d, giveaway%d, pills%d]}\n    action: quarantine\n", i, i, i, i, i, i)
 		case 3:
-			fmt.Fprintf(&b, "    match: {type: Create, regex: '(?i)whatsapp\\s*\\+?%d{6,}'}\n    action: reject\n", i%10)
+			// Spam patterns as admins write them: each its own literals,
+			// some alternations with no single required literal.
+			re := []string{
+				`(?i)whatsapp\s*\+?%d{6,}`,
+				`(?i)\b(viagra|cialis|levitra)%d\b`,
+				`(?i)telegram\s*:?\s*@[a-z0-9_]{5,}%d`,
+				`https?://(bit\.ly|tinyurl\.com|t\.co)/spam%d`,
+				`(?i)(free|cheap)\s+(followers|likes)\s+%d`,
+			}[i/10%5]
+			fmt.Fprintf(&b, "    match: {type: Create, regex: '"+re+"'}\n    action: reject\n", i)
 		case 4:
 			fmt.Fprintf(&b, "    match: {link_domains: [scam%d.example, \"*.phish%d.example\"]}\n    action: reject\n", i, i)
 		case 5:
 			fmt.Fprintf(&b, "    match: {type: Create, first_seen: \"< 1h\", followed_by_local: false, attachments: \">= 1\"}\n    action: sensitive\n")
 		case 6:
-			fmt.Fprintf(&b, "    match: {type: Create}\n    expr: 'size(mentions) > %d && size(link_domains) > 0'\n    action: report\n", 5+i)
+			switch {
+			case i%100 == 26:
+				// Needs the CEL interpreter on every Create.
+				fmt.Fprintf(&b, "    match: {type: Create}\n    expr: 'mentions.exists(m, m.startsWith(\"https://spam%d.example/\"))'\n    action: report\n", i)
+			case i%50 == 6:
+				// Needs CEL, behind a cheap count.
+				fmt.Fprintf(&b, "    match: {type: Create}\n    expr: 'size(mentions) > 3 && mentions.exists(m, m.endsWith(\"/users/spam%d\"))'\n    action: report\n", i)
+			default:
+				fmt.Fprintf(&b, "    match: {type: Create}\n    expr: 'size(mentions) > %d && size(link_domains) > 0'\n    action: report\n", 5+i)
+			}
 		case 7:
 			fmt.Fprintf(&b, "    match: {hashtags: [tag%d, other%d], language: [xx]}\n    action: cw\n    cw: \"tag %d\"\n", i, i, i)
 		case 8:
