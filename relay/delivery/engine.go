@@ -156,6 +156,9 @@ type Engine struct {
 	keysMu sync.Mutex
 	keys   map[string]cachedKey
 
+	obsMu     sync.Mutex // serialises Observe
+	observers atomic.Pointer[[]func(Outcome)]
+
 	// mu guards hosts for Hosts(); only the dispatcher writes.
 	mu    sync.Mutex
 	hosts map[string]*hostState

@@ -112,6 +112,7 @@ func (e *Engine) run(ctx context.Context, t *task) result {
 func (e *Engine) finish(t *task, oc outcome) {
 	if oc >= 0 {
 		e.m.attempts[oc].Inc()
+		e.notify(t.job.Host, oc)
 	}
 	e.completed <- t.job.ID
 }
@@ -151,6 +152,7 @@ func (e *Engine) complete() {
 func (e *Engine) retry(t *task, p payload, now time.Time, retryAfter time.Duration, oc outcome) {
 	if oc >= 0 {
 		e.m.attempts[oc].Inc()
+		e.notify(t.job.Host, oc)
 	}
 	n := t.job.Attempts + 1
 	d := backoff(e.o.BackoffBase, e.o.BackoffMax, n)
