@@ -139,3 +139,21 @@ func FuzzSanitize(f *testing.F) {
 		_ = PlainText(in)
 	})
 }
+
+func BenchmarkSanitize(b *testing.B) {
+	in := `<p><span class="h-card" translate="no"><a href="https://m.example/@bob" class="u-url mention">@<span>bob</span></a></span> look at <a href="https://example.com/a/long/path" target="_blank" rel="nofollow noopener noreferrer"><span class="invisible">https://</span><span class="ellipsis">example.com/a/lo</span><span class="invisible">ng/path</span></a> <a href="https://m.example/tags/cats" class="mention hashtag" rel="tag">#<span>cats</span></a></p><p>second paragraph<br>with a break</p>`
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		Sanitize(in)
+	}
+}
+
+func BenchmarkFormat(b *testing.B) {
+	in := "Hi @bob and @carol@far.example, see https://example.com/a/very/long/path/that/goes/on #golang #fediverse\n\nbye"
+	resolve := func(string) (string, bool) { return "https://x.example/@u", true }
+	b.ReportAllocs()
+	for b.Loop() {
+		Format(in, resolve, "local.example")
+	}
+}

@@ -246,6 +246,18 @@ func decodeObject(f fields, raw json.RawMessage, path string) (*Object, error) {
 	if o.Name, o.NameMap, _, err = f.natural(path, "name"); err != nil {
 		return nil, err
 	}
+	if o.Language == "" {
+		// Lemmy states the language as {"identifier":"en","name":...}.
+		if l, ok := f["language"]; ok && kind(l) == '{' {
+			lf, err := decodeFields(l, join(path, "language"))
+			if err != nil {
+				return nil, err
+			}
+			if o.Language, err = lf.str(join(path, "language"), "identifier"); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if o.MediaType, err = f.str(path, "mediaType"); err != nil {
 		return nil, err
 	}

@@ -1,7 +1,14 @@
-// Package activity is the ingress's cheap parse of an inbound ActivityPub
-// activity: one pass over the JSON body that validates the whole document
-// and extracts only what the early pipeline stages need (id, type, actor,
-// object id/type/attributedTo, addressing, published).
+// Package activity is Palisade's ActivityStreams wire format. Parse is
+// the ingress's cheap parse of an inbound ActivityPub activity: one pass
+// over the JSON body that validates the whole document and extracts only
+// what the early pipeline stages need (id, type, actor, object
+// id/type/attributedTo, addressing, published). DecodeActivity,
+// DecodeObject, DecodeActor and DecodeCollection are the full, slower
+// model the instance consumes after the ingress has accepted a body
+// (model.go, decode.go); EncodeActivity and friends, with the builders in
+// build.go, produce what Palisade sends (encode.go).
+//
+// The rest of this comment is about Parse.
 //
 // It is deliberately not a JSON-LD processor and not encoding/json: the
 // body is scanned once, unneeded values are syntax-checked and skipped, and

@@ -197,8 +197,12 @@ type Collection struct {
 	First, Last, Next, Prev string
 	PartOf                  string
 	// Items are the orderedItems: each a string (an IRI), an *Object, an
-	// *Actor or an *Activity (embedded without @context).
+	// *Actor or an *Activity (embedded without @context) when encoding;
+	// a string or a json.RawMessage when decoded (see DecodeCollection).
 	Items []any
+	// FirstPage is set by DecodeCollection when "first" is embedded;
+	// EncodeCollection ignores it.
+	FirstPage *Collection
 }
 
 func timeString(t time.Time) string {
@@ -347,7 +351,10 @@ func (a *Activity) wire() (*wireActivity, error) {
 }
 
 // EncodeObject returns the JSON document (with @context) for a local
-// object: a Note, Question, or Tombstone.
+// object: a Note, Question, or Tombstone. ContentMap, SummaryMap, NameMap
+// and Links are not sent: Language, when set, sends one-entry contentMap
+// and summaryMap beside content and summary, as Mastodon does; URL is
+// sent as a string.
 func EncodeObject(o *Object) ([]byte, error) {
 	if o.ID == "" || o.Type == "" {
 		return nil, errors.New("activity: encoding an object without id or type")

@@ -167,8 +167,9 @@ type Object struct {
 	FormerType string
 	Deleted    time.Time
 
-	// Raw is the object's JSON exactly as received (it aliases the
-	// decoded body: copy it before the body buffer is reused).
+	// Raw is the object's JSON exactly as received. For a top-level
+	// document it is the body slice passed to DecodeObject itself (not a
+	// copy); copy it before reusing that buffer.
 	Raw json.RawMessage
 }
 
@@ -209,7 +210,8 @@ type Actor struct {
 	MovedTo                   string
 	AlsoKnownAs               []string
 	Tags                      []Tag // custom emoji in name/summary, featured hashtags
-	Raw                       json.RawMessage
+	// Raw is the actor's JSON as received (the body itself for DecodeActor).
+	Raw json.RawMessage
 }
 
 // PublicKey returns the actor's key with the given id, or the first key
@@ -252,7 +254,9 @@ type Activity struct {
 	// rarely used.
 	Content, Summary string
 	Tags             []Tag // EmojiReact carries the custom emoji here
-	Raw              json.RawMessage
+	// Raw is the activity's JSON as received (the body itself for
+	// DecodeActivity; copy it before reusing that buffer).
+	Raw json.RawMessage
 }
 
 // actorTypes are the ActivityStreams actor types.

@@ -1,6 +1,7 @@
 package activity
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -149,6 +150,7 @@ func TestDecodeEmbeddedActivities(t *testing.T) {
 	eq(t, "Page.Hashtags", p.Hashtags(), []string{"golang"})
 	eq(t, "Page.Attachments[0].URL", p.Attachments[0].URL, "https://go.dev/doc/go1.26")
 	eq(t, "Page.Visibility", p.Visibility(""), VisibilityPublic)
+	eq(t, "Page.Language", p.Language, "en")
 
 	fl := mustActivity(t, "mastodon-flag.json")
 	eq(t, "Flag.Objects", fl.Objects, []string{"https://other.example/users/spammer",
@@ -291,5 +293,64 @@ func TestDecodeTimes(t *testing.T) {
 			continue
 		}
 		eq(t, in, a.Published, ts(want))
+	}
+}
+
+func TestDecodeCollection(t *testing.T) {
+	c, err := DecodeCollection([]byte(`{"@context":"https://www.w3.org/ns/activitystreams","id":"https://m.example/users/a/statuses/1/replies","type":"Collection",
+		"first":{"type":"CollectionPage","next":"https://m.example/users/a/statuses/1/replies?page=true","partOf":"https://m.example/users/a/statuses/1/replies",
+		"items":["https://m.example/users/a/statuses/2",{"id":"https://m.example/users/a/statuses/3","type":"Note"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "First", c.First, "")
+	if c.FirstPage == nil {
+		t.Fatal("embedded first page not decoded")
+	}
+	eq(t, "FirstPage.Next", c.FirstPage.Next, "https://m.example/users/a/statuses/1/replies?page=true")
+	eq(t, "len(FirstPage.Items)", len(c.FirstPage.Items), 2)
+	eq(t, "FirstPage.Items[0]", c.FirstPage.Items[0], any("https://m.example/users/a/statuses/2"))
+	if raw, ok := c.FirstPage.Items[1].(json.RawMessage); !ok {
+		t.Errorf("Items[1] is %T, want json.RawMessage", c.FirstPage.Items[1])
+	} else if o, err := DecodeObject(raw); err != nil || o.ID != "https://m.example/users/a/statuses/3" {
+		t.Errorf("Items[1] decodes to %+v, %v", o, err)
+	}
+
+	total := 3
+	b, err := EncodeCollection(&Collection{ID: "https://pal.example/users/a/outbox", Type: "OrderedCollection", TotalItems: &total, First: "https://pal.example/users/a/outbox?page=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeCollection(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "round trip", back, &Collection{ID: "https://pal.example/users/a/outbox", Type: "OrderedCollection", TotalItems: &total, First: "https://pal.example/users/a/outbox?page=true"})
+}
+
+// BenchmarkDecodeActivity measures the full model decode on the same body
+// as BenchmarkParse (the ingress's envelope scan), for the ratio between
+// the two: the consumer pays this once per accepted activity.
+func BenchmarkDecodeActivity(b *testing.B) {
+	body := load(b, "mastodon-create-note.json")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		if _, err := DecodeActivity(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeCreateNote(b *testing.B) {
+	n := localNote()
+	a := NewCreate(n.ID+"/activity", n)
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		if _, err := EncodeActivity(a); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
