@@ -157,3 +157,36 @@ func BenchmarkFormat(b *testing.B) {
 		Format(in, resolve, "local.example")
 	}
 }
+
+func TestFormatEdges(t *testing.T) {
+	resolve := func(m string) (string, bool) { return `https://x.example/@` + m + `"><script>`, true }
+	for _, c := range []struct{ in, want string }{
+		{"https://m.example/@bob/1", `<p><a href="https://m.example/@bob/1" target="_blank" rel="nofollow noopener noreferrer" translate="no"><span class="invisible">https://</span><span class="">m.example/@bob/1</span><span class="invisible"></span></a></p>`},
+		{"@bob.", `<p><span class="h-card" translate="no"><a href="https://x.example/@bob&#34;&gt;&lt;script&gt;" class="u-url mention">@<span>bob</span></a></span>.</p>`},
+		{"a#b c/#d &#e", `<p>a#b c/#d &amp;#e</p>`},
+		{"line1\r\nline2\n\n\n\npara2", `<p>line1<br>line2</p><p>para2</p>`},
+		{"<script>alert(1)</script>", `<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>`},
+	} {
+		if got := Format(c.in, resolve, "h.example").HTML; got != c.want {
+			t.Errorf("Format(%q)\n got %s\nwant %s", c.in, got, c.want)
+		}
+	}
+}
+
+func FuzzFormat(f *testing.F) {
+	for _, s := range []string{"hi @bob and @c@d.example #tag https://e.example/x", "<b>&amp;</b>\n\npara", "(https://w.example/a_(b))."} {
+		f.Add(s)
+	}
+	resolve := func(m string) (string, bool) { return "https://x.example/@" + m, len(m)%2 == 0 }
+	f.Fuzz(func(t *testing.T, in string) {
+		h := Format(in, resolve, "h.example").HTML
+		if strings.Contains(strings.ToLower(h), "<script") {
+			t.Fatalf("Format(%q) = %q", in, h)
+		}
+		// What we render, our own sanitiser must keep: the text a reader
+		// sees is the same before and after.
+		if a, b := PlainText(h), PlainText(Sanitize(h)); a != b {
+			t.Fatalf("Sanitize changed the text of Format(%q):\n%q\n%q", in, a, b)
+		}
+	})
+}
