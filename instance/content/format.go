@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/palisade-fedi/palisade/relay/activity"
 )
 
 // Mention is one @user or @user@domain written in a local post.
@@ -30,7 +32,8 @@ type Formatted struct {
 	// (compared case-insensitively), resolved or not: the caller
 	// addresses the resolved ones and may warn about the rest.
 	Mentions []Mention
-	// Hashtags lists the distinct hashtag names, lowercased, without '#'.
+	// Hashtags lists the distinct hashtag names, normalized by
+	// activity.NormalizeHashtag (NFKC, lowercased, without '#').
 	Hashtags []string
 	// Links lists the distinct http(s) URLs linked, as written.
 	Links []string
@@ -188,7 +191,7 @@ func (st *formatState) mention(b *strings.Builder, before, acct string) {
 }
 
 func (st *formatState) hashtag(b *strings.Builder, name string) {
-	norm := strings.ToLower(name)
+	norm := activity.NormalizeHashtag(name)
 	seen := false
 	for _, h := range st.f.Hashtags {
 		seen = seen || h == norm

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // This file is the full ActivityStreams wire model: what the instance
@@ -78,9 +80,13 @@ func (t *Tag) HashtagName() string {
 	return NormalizeHashtag(t.Name)
 }
 
-// NormalizeHashtag strips one leading '#' and lowercases the rest.
+// NormalizeHashtag strips one leading '#', applies Unicode NFKC and
+// lowercases the rest, so that "#Café", "#CAFE\u0301" and the full-width
+// "＃ｃａｆé"'s letters compare equal (Mastodon normalizes tag names with
+// NFKC and downcasing too, and peers send either form).
 func NormalizeHashtag(name string) string {
-	return strings.ToLower(strings.TrimPrefix(strings.TrimSpace(name), "#"))
+	name = norm.NFKC.String(strings.TrimSpace(name))
+	return strings.ToLower(strings.TrimPrefix(name, "#"))
 }
 
 // Attachment is one media attachment (Document, Image, Video, Audio).

@@ -117,6 +117,14 @@ func TestDecodeQuestions(t *testing.T) {
 	eq(t, "Closed", p.Closed, ts("2024-01-02T00:00:00Z"))
 	eq(t, "IsClosed", p.IsClosed, true)
 	eq(t, "Published", p.Published, ts("2024-01-01T00:00:00Z"))
+
+	b, err := DecodeObject([]byte(`{"id":"https://x.example/q","type":"Question","endTime":"2024-01-02T00:00:00Z","closed":true,"oneOf":{"type":"Note","name":"only"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "closed:true IsClosed", b.IsClosed, true)
+	eq(t, "closed:true Closed", b.Closed, b.EndTime)
+	eq(t, "single oneOf", b.OneOf, []PollOption{{Name: "only"}})
 }
 
 func TestDecodeEmbeddedActivities(t *testing.T) {
@@ -352,5 +360,13 @@ func BenchmarkEncodeCreateNote(b *testing.B) {
 		if _, err := EncodeActivity(a); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestNormalizeHashtag(t *testing.T) {
+	for in, want := range map[string]string{
+		"#Cats": "cats", "cats": "cats", "#Cafe\u0301": "café", "ＧＯ": "go", " #x ": "x",
+	} {
+		eq(t, "NormalizeHashtag("+in+")", NormalizeHashtag(in), want)
 	}
 }
