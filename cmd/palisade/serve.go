@@ -151,6 +151,7 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 	})
 	n.policy.routes(adminMux)
 	n.deliveryRoutes(adminMux, eng)
+	accountsRoutes(adminMux, n.policy, n.db, cfg.BaseURL(), log)
 	go n.policy.run(ctx)
 
 	n.reg.MustRegister(n.keys.Collector())

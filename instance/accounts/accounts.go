@@ -27,20 +27,20 @@ import (
 // concurrent use.
 type Service struct {
 	store *data.Store
-	host  string
+	base  string
 	log   *slog.Logger
 	// bcryptCost is bcrypt.DefaultCost; tests lower it.
 	bcryptCost int
 }
 
-// New returns the service for the instance at host (the public host name,
-// "social.example", as in the configuration's host), storing in store.
-// log may be nil.
-func New(store *data.Store, host string, log *slog.Logger) *Service {
+// New returns the service for the instance whose public base URL is
+// baseURL ("https://social.example", the configuration's BaseURL), storing
+// in store. log may be nil.
+func New(store *data.Store, baseURL string, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, host: host, log: log, bcryptCost: bcrypt.DefaultCost}
+	return &Service{store: store, base: strings.TrimRight(baseURL, "/"), log: log, bcryptCost: bcrypt.DefaultCost}
 }
 
 // MaxUsernameLen is Mastodon's limit for local usernames.
@@ -83,21 +83,21 @@ func ValidateUsername(name string) error {
 type URLs struct {
 	Actor, KeyID, Profile                       string
 	Inbox, SharedInbox, Outbox                  string
-	Followers, Following, Featured, FeaturedTag string
+	Followers, Following, Featured, FeaturedTags string
 }
 
-// URLsFor returns the addresses of local account username at host:
-// https://HOST/users/NAME, its key "#main-key", inbox, outbox, followers,
-// following and featured collections under that path, the shared inbox
-// https://HOST/inbox, and the profile page https://HOST/@NAME.
-func URLsFor(host, username string) URLs {
-	base := "https://" + host
+// URLsFor returns the addresses of local account username of the instance
+// at baseURL ("https://HOST"): BASE/users/NAME, its key "#main-key", inbox,
+// outbox, followers, following and featured collections under that path,
+// the shared inbox BASE/inbox, and the profile page BASE/@NAME.
+func URLsFor(baseURL, username string) URLs {
+	base := strings.TrimRight(baseURL, "/")
 	actor := base + "/users/" + username
 	return URLs{
 		Actor: actor, KeyID: actor + "#main-key", Profile: base + "/@" + username,
 		Inbox: actor + "/inbox", SharedInbox: base + "/inbox", Outbox: actor + "/outbox",
 		Followers: actor + "/followers", Following: actor + "/following",
-		Featured: actor + "/collections/featured", FeaturedTag: actor + "/collections/tags",
+		Featured: actor + "/collections/featured", FeaturedTags: actor + "/collections/tags",
 	}
 }
 
@@ -171,7 +171,7 @@ func (s *Service) Create(ctx context.Context, username string, o CreateOptions) 
 	if err != nil {
 		return nil, fmt.Errorf("accounts: generating the key of %s: %w", username, err)
 	}
-	u := URLsFor(s.host, username)
+	u := URLsFor(s.base, username)
 	a := &data.Account{
 		URI: u.Actor, Username: username, DisplayName: o.DisplayName, URL: u.Profile,
 		InboxURL: u.Inbox, SharedInboxURL: u.SharedInbox, OutboxURL: u.Outbox,

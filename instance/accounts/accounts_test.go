@@ -23,7 +23,7 @@ var ctx = context.Background()
 
 func newService(t *testing.T) (*accounts.Service, *data.Store) {
 	store := data.New(pgtest.New(t).Pool())
-	s := accounts.New(store, "social.example", nil)
+	s := accounts.New(store, "https://social.example", nil)
 	s.SetBcryptCost(bcrypt.MinCost)
 	return s, store
 }
