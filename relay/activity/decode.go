@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -280,6 +281,9 @@ func decodeObject(f fields, raw json.RawMessage, path string) (*Object, error) {
 	if o.Attachments, err = f.attachments(path); err != nil {
 		return nil, err
 	}
+	if o.QuoteURL, err = f.quote(path, o.Tags); err != nil {
+		return nil, err
+	}
 	if o.Sensitive, err = f.bool(path, "sensitive"); err != nil {
 		return nil, err
 	}
@@ -295,14 +299,6 @@ func decodeObject(f fields, raw json.RawMessage, path string) (*Object, error) {
 	if o.Conversation == "" {
 		// Pleroma/Akkoma put the thread in "context".
 		if o.Conversation, err = f.ref(path, "context"); err != nil {
-			return nil, err
-		}
-	}
-	for _, k := range [...]string{"quote", "quoteUrl", "quoteUri", "_misskey_quote"} {
-		if o.QuoteURL != "" {
-			break
-		}
-		if o.QuoteURL, err = f.ref(path, k); err != nil {
 			return nil, err
 		}
 	}
@@ -385,6 +381,13 @@ func decodeActor(f fields, raw json.RawMessage, path string) (*Actor, error) {
 			return nil, err
 		}
 		if a.SharedInbox, err = ef.ref(p, "sharedInbox"); err != nil {
+			return nil, err
+		}
+	}
+	if a.SharedInbox == "" {
+		// Misskey also sends "sharedInbox" at the top level; older
+		// versions sent only that.
+		if a.SharedInbox, err = f.ref(path, "sharedInbox"); err != nil {
 			return nil, err
 		}
 	}
@@ -611,6 +614,26 @@ func (f fields) refs(path, key string) ([]string, error) {
 	return l, err
 }
 
+// quote finds the quoted post: "quote" (FEP-044f), Akkoma's "quoteUrl",
+// Fedibird's "quoteUri", Misskey's "_misskey_quote", else a FEP-e232 Link
+// tag whose mediaType is the ActivityStreams JSON-LD profile (Misskey and
+// Akkoma add one beside the fields).
+func (f fields) quote(path string, tags []Tag) (string, error) {
+	for _, k := range [...]string{"quote", "quoteUrl", "quoteUri", "_misskey_quote"} {
+		q, err := f.ref(path, k)
+		if q != "" || err != nil {
+			return q, err
+		}
+	}
+	for _, t := range tags {
+		if t.Type == "Link" && t.Href != "" && (strings.HasPrefix(t.MediaType, "application/activity+json") ||
+			(strings.HasPrefix(t.MediaType, "application/ld+json") && strings.Contains(t.MediaType, "activitystreams"))) {
+			return t.Href, nil
+		}
+	}
+	return "", nil
+}
+
 // attributedTo prefers the first Person of a list: PeerTube sends
 // [{"type":"Person",...},{"type":"Group",...}] (the channel) and Lemmy
 // may list the community too.
@@ -815,6 +838,9 @@ func (f fields) tags(path string) ([]Tag, error) {
 			return err
 		}
 		if t.ID, err = tf.str(p, "id"); err != nil {
+			return err
+		}
+		if t.MediaType, err = tf.str(p, "mediaType"); err != nil {
 			return err
 		}
 		if t.Updated, err = tf.time(p, "updated"); err != nil {

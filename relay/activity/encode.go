@@ -47,12 +47,13 @@ type wireLink struct {
 }
 
 type wireTag struct {
-	ID      string    `json:"id,omitempty"`
-	Type    string    `json:"type"`
-	Href    string    `json:"href,omitempty"`
-	Name    string    `json:"name"`
-	Updated string    `json:"updated,omitempty"`
-	Icon    *wireLink `json:"icon,omitempty"`
+	ID        string    `json:"id,omitempty"`
+	Type      string    `json:"type"`
+	MediaType string    `json:"mediaType,omitempty"`
+	Href      string    `json:"href,omitempty"`
+	Name      string    `json:"name"`
+	Updated   string    `json:"updated,omitempty"`
+	Icon      *wireLink `json:"icon,omitempty"`
 }
 
 type wireAttachment struct {
@@ -215,7 +216,7 @@ func timeString(t time.Time) string {
 func tagsWire(tags []Tag) []wireTag {
 	var out []wireTag
 	for _, t := range tags {
-		w := wireTag{ID: t.ID, Type: t.Type, Href: t.Href, Name: t.Name, Updated: timeString(t.Updated)}
+		w := wireTag{ID: t.ID, Type: t.Type, MediaType: t.MediaType, Href: t.Href, Name: t.Name, Updated: timeString(t.Updated)}
 		if t.Type == "Hashtag" && t.Name != "" && t.Name[0] != '#' {
 			w.Name = "#" + t.Name
 		}

@@ -68,6 +68,8 @@ type Tag struct {
 	IconURL       string
 	IconMediaType string
 	Updated       time.Time
+	// MediaType of a Link tag (FEP-e232 object links, used for quotes).
+	MediaType string
 }
 
 // HashtagName returns the tag's name without a leading '#', lowercased,

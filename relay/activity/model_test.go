@@ -198,6 +198,7 @@ func TestDecodePeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	eq(t, "Misskey.SharedInbox", mp.SharedInbox, "https://misskey.example/inbox")
 	eq(t, "Misskey.ManuallyApprovesFollowers", mp.ManuallyApprovesFollowers, true)
 	eq(t, "Misskey.Icon", mp.Icon, Attachment{})
 	eq(t, "Misskey.Fields", mp.Fields, []PropertyValue{{Name: "Site", Value: `<a href="https://neko.example" rel="me nofollow noopener" target="_blank">https://neko.example</a>`}})
@@ -369,4 +370,12 @@ func TestNormalizeHashtag(t *testing.T) {
 	} {
 		eq(t, "NormalizeHashtag("+in+")", NormalizeHashtag(in), want)
 	}
+}
+
+func TestDecodeQuoteLink(t *testing.T) {
+	o, err := DecodeObject([]byte(`{"id":"https://k.example/notes/1","type":"Note","content":"RE: x","tag":[{"type":"Link","mediaType":"application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\"","href":"https://m.example/users/a/statuses/5","name":"RE: https://m.example/@a/5"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "QuoteURL", o.QuoteURL, "https://m.example/users/a/statuses/5")
 }
