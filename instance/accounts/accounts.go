@@ -81,8 +81,8 @@ func ValidateUsername(name string) error {
 
 // URLs are the ActivityPub and web addresses of a local account.
 type URLs struct {
-	Actor, KeyID, Profile                       string
-	Inbox, SharedInbox, Outbox                  string
+	Actor, KeyID, Profile                        string
+	Inbox, SharedInbox, Outbox                   string
 	Followers, Following, Featured, FeaturedTags string
 }
 
