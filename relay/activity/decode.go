@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // fields is one JSON object's members by exact key. Keys are matched
@@ -451,13 +452,31 @@ func elements(raw json.RawMessage, path string) ([]json.RawMessage, error) {
 	return l, nil
 }
 
+// jsonString decodes a JSON string value. Values from a decoded fields map
+// are already validated JSON, so a string without escapes and with valid
+// UTF-8 is its bytes between the quotes; others go through encoding/json
+// (which also replaces invalid UTF-8 the same way in both paths' output).
+func jsonString(raw json.RawMessage) (string, bool) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		in := raw[1 : len(raw)-1]
+		if bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+			return string(in), true
+		}
+	}
+	var s string
+	if kind(raw) != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
 func (f fields) str(path, key string) (string, error) {
 	raw, ok := f[key]
 	if !ok || isNull(raw) {
 		return "", nil
 	}
-	var s string
-	if kind(raw) != '"' || json.Unmarshal(raw, &s) != nil {
+	s, ok := jsonString(raw)
+	if !ok {
 		return "", fieldErr(path, key, "must be a string")
 	}
 	return s, nil
@@ -538,7 +557,8 @@ func refID(raw json.RawMessage, path string) (id, typ string, err error) {
 	case 'n':
 		return "", "", nil
 	case '"':
-		if json.Unmarshal(raw, &id) != nil {
+		id, ok := jsonString(raw)
+		if !ok {
 			return "", "", &DecodeError{Field: path, Msg: "invalid string"}
 		}
 		return id, "", nil
