@@ -37,6 +37,7 @@ type Snapshot struct {
 	files     []string
 	compiled  time.Time
 	idx       *condIndex
+	pre       *prefilter
 }
 
 // rule is one compiled rule of the chain.
@@ -52,11 +53,16 @@ type rule struct {
 	// The conditions' match functions alone, in the same order: the
 	// chain loop touches only these, not the explanation data.
 	condFns, unlessFns []func(*Input) bool
-	expr               *compiledExpr
-	exprSrc            string
-	exprLine           int
-	rate               *rateSpec
-	cost               uint8 // the costliest thing the rule reads
+	// The prefilter's view (see prefilter.go): the gate kinds the rule
+	// carries, and the condition functions its gates leave to run, split
+	// into envelope ones and the rest.
+	gates           uint16
+	envFns, postFns []func(*Input) bool
+	expr            *compiledExpr
+	exprSrc         string
+	exprLine        int
+	rate            *rateSpec
+	cost            uint8 // the costliest thing the rule reads
 }
 
 // finish orders the conditions cheapest first, so a rule on a domain or a
@@ -144,6 +150,7 @@ func Compile(src Source) (*Snapshot, error) {
 			}
 		}
 	}
+	s.pre = buildPrefilter(s.rules, s.idx)
 	return s, nil
 }
 

@@ -329,7 +329,22 @@ func (s *Snapshot) decide(in *Input, rl *rateLimiter, ex *Explanation) Decision 
 	typ := in.activityType()
 	d.Bypassed = len(s.rules) > 0 && (typ == "Undo" || typ == "Delete") && in.knownActor()
 	stopped := ""
-	for i, r := range s.rules {
+	// Decisions visit only the rules the prefilter leaves; explanations
+	// visit every rule, so they also check the prefilter's exactness.
+	if ex == nil && len(s.rules) > 0 {
+		s.pre.start(in, &in.pf)
+	}
+	early := in.earlyRates == s
+	for i := 0; i < len(s.rules); i++ {
+		if ex == nil {
+			if stopped != "" {
+				break
+			}
+			if i = s.pre.next(in, &in.pf, i, d.Bypassed, early); i >= len(s.rules) {
+				break
+			}
+		}
+		r := s.rules[i]
 		if stopped != "" {
 			if ex == nil {
 				break
@@ -343,7 +358,7 @@ func (s *Snapshot) decide(in *Input, rl *rateLimiter, ex *Explanation) Decision 
 			}
 			continue
 		}
-		if in.earlyRates == s && r.earlyRate() {
+		if early && r.earlyRate() {
 			// Its token was taken by RateLimit.
 			if ex != nil {
 				ex.add(r, VerdictUnderLimit, "checked by the early rate limit")
@@ -355,7 +370,7 @@ func (s *Snapshot) decide(in *Input, rl *rateLimiter, ex *Explanation) Decision 
 		if ex != nil {
 			matched, why = r.explainMatch(in)
 		} else {
-			matched = r.match(in)
+			matched = r.matchRest(in)
 		}
 		if !matched {
 			if ex != nil {

@@ -82,7 +82,12 @@ func newExprEnv() (*exprEnv, error) {
 type compiledExpr struct {
 	prog   cel.Program
 	native nBool // the same expression as Go closures, when it is in the simple subset
-	cost   uint8 // the costliest variable it reads
+	// guard, for an expression outside the subset, is the conjunction of
+	// its top-level && operands that are in it: when the guard is false the
+	// expression is false (CEL's && is false when either side is, even if
+	// the other fails), so the interpreter runs only when it is true.
+	guard nBool
+	cost  uint8 // the costliest variable it reads
 }
 
 func (e *exprEnv) compile(src string) (*compiledExpr, error) {
@@ -121,6 +126,8 @@ func (e *exprEnv) compile(src string) (*compiledExpr, error) {
 	ce := &compiledExpr{prog: prog}
 	if nb, ok := nativeCompile(ast.NativeRep().Expr()); ok {
 		ce.native = nb
+	} else {
+		ce.guard = nativeGuard(ast.NativeRep().Expr())
 	}
 	for _, ref := range ast.NativeRep().ReferenceMap() {
 		for _, v := range exprVars {
@@ -137,6 +144,9 @@ func (e *exprEnv) compile(src string) (*compiledExpr, error) {
 func (c *compiledExpr) eval(in *Input) (bool, error) {
 	if c.native != nil {
 		return c.native(in), nil
+	}
+	if c.guard != nil && !c.guard(in) {
+		return false, nil
 	}
 	return c.evalCEL(in)
 }

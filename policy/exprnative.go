@@ -29,6 +29,39 @@ type nNum struct {
 
 func nativeCompile(e celast.Expr) (nBool, bool) { return nativeBool(e) }
 
+// nativeGuard returns the conjunction of the top-level && operands of e
+// that are in the subset, nil when there are none.
+func nativeGuard(e celast.Expr) nBool {
+	var parts []nBool
+	var walk func(e celast.Expr)
+	walk = func(e celast.Expr) {
+		if e.Kind() == celast.CallKind && e.AsCall().FunctionName() == "_&&_" && len(e.AsCall().Args()) == 2 {
+			for _, a := range e.AsCall().Args() {
+				walk(a)
+			}
+			return
+		}
+		if nb, ok := nativeBool(e); ok {
+			parts = append(parts, nb)
+		}
+	}
+	walk(e)
+	switch len(parts) {
+	case 0:
+		return nil
+	case 1:
+		return parts[0]
+	}
+	return func(in *Input) bool {
+		for _, p := range parts {
+			if !p(in) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 func nativeBool(e celast.Expr) (nBool, bool) {
 	switch e.Kind() {
 	case celast.LiteralKind:

@@ -88,3 +88,52 @@ func TestNativeMatchesCEL(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardMatchesCEL: an expression outside the subset with a native
+// guard (its && operands in the subset) answers as CEL does, a CEL error
+// counting as no match, and skips the interpreter when the guard is false.
+func TestGuardMatchesCEL(t *testing.T) {
+	exprs := []string{
+		"size(mentions) > 3 && mentions.exists(m, m.endsWith(\"/5\"))",
+		"mentions.exists(m, m.startsWith(\"https://b\")) && attachments > 0",
+		"attachments > 0 && (attachments + 1) / 0 > 1 && size(mentions) > 0",
+		"!known_actor && content.contains(\"x\") && local_followers == 0",
+	}
+	env, err := newExprEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	activities := []string{
+		typicalNote,
+		`{"type":"Create","actor":"https://a.example/u/x","object":{"type":"Note","content":"x","attachment":[{"type":"Image"}],"to":["https://b.example/u/1"]}}`,
+		`{"type":"Create","actor":"https://e.example/u/z","object":{"type":"Question","attachment":[{"type":"Image"},{"type":"Video"}],"tag":[{"type":"Mention","href":"https://b/1"},{"type":"Mention","href":"https://b/2"},{"type":"Mention","href":"https://b/3"},{"type":"Mention","href":"https://b/4"},{"type":"Mention","href":"https://b/5"}]}}`,
+		`not json`,
+	}
+	for _, src := range exprs {
+		ce, err := env.compile(src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if ce.native != nil || ce.guard == nil {
+			t.Fatalf("%s: want a CEL expression with a native guard", src)
+		}
+		for ai, raw := range activities {
+			for _, seen := range []bool{false, true} {
+				sf := &scriptFacts{firstSeen: map[string]time.Time{}, published: map[string]time.Time{}, followers: map[string]int{}, profile: map[string][2]string{}}
+				if seen {
+					for _, a := range []string{"https://a.example/u/x", "https://e.example/u/z", "https://mastodon.example/users/alice"} {
+						sf.firstSeen[a] = now.Add(-time.Hour)
+					}
+				}
+				want, err := ce.evalCEL(&Input{Raw: []byte(raw), Facts: sf, Now: now})
+				if err != nil {
+					want = false
+				}
+				if got, _ := ce.eval(&Input{Raw: []byte(raw), Facts: sf, Now: now}); got != want {
+					t.Errorf("%s on activity %d (seen %v): guarded %v, CEL %v (err %v)", src, ai, seen, got, want, err)
+				}
+			}
+		}
+	}
+}

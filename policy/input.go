@@ -129,6 +129,7 @@ type Input struct {
 	joined   [3]string   // their words in order, for phrase keywords
 	act      celActivation
 	idx      indexState
+	pf       pfState
 	// earlyRates is the snapshot whose envelope rate rules RateLimit
 	// already charged for this Input.
 	earlyRates *Snapshot

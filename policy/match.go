@@ -21,6 +21,16 @@ type cond struct {
 	kwIdx   *indexRef
 	kw      *keywordCond
 
+	// gate is the chain prefilter that narrows this condition (see
+	// prefilter.go); exact says the prefilter decides it fully, so the
+	// chain need not run match after it. gateVals are the listed values
+	// of type, actor and hashtag gates; rx the literals of a regex gate.
+	gate     gateKind
+	exact    bool
+	gateVals []string
+	rx       *litFilter
+	fields   fieldMask // the text fields of a keywords or regex condition
+
 	key  string // "match.mentions", shown in explanations
 	line int
 	cost uint8 // evaluation order within a rule: cheapest first
@@ -43,7 +53,7 @@ const (
 
 func condDomain(set domainSet, l []string) cond {
 	ref := &indexRef{}
-	return cond{cost: costEnvelope, want: strings.Join(l, ", "), domIdx: ref, domSet: &set,
+	return cond{cost: costEnvelope, want: strings.Join(l, ", "), domIdx: ref, domSet: &set, gate: gateDomain, exact: true,
 		match: func(in *Input) bool {
 			if in.idx.of != nil {
 				return in.domainHit(ref.id)
@@ -56,7 +66,7 @@ func condDomain(set domainSet, l []string) cond {
 }
 
 func condActor(l []string) cond {
-	return cond{cost: costEnvelope, want: strings.Join(l, ", "),
+	return cond{cost: costEnvelope, want: strings.Join(l, ", "), gate: gateActor, exact: true, gateVals: l,
 		match: func(in *Input) bool { return slices.Contains(l, in.Actor) },
 		got:   func(in *Input) string { return "actor " + in.Actor },
 	}
@@ -69,7 +79,15 @@ func condType(object bool, l []string) cond {
 			got:   func(in *Input) string { return "object type " + orNone(in.objectType()) },
 		}
 	}
-	return cond{cost: costEnvelope, want: strings.Join(l, ", "),
+	// The prefilter indexes ASCII type names only: strings.EqualFold folds
+	// beyond ASCII (the Kelvin sign is a k), which a lowercased key cannot.
+	gate := gateType
+	for _, t := range l {
+		if !isASCII(t) {
+			gate = gateNone
+		}
+	}
+	return cond{cost: costEnvelope, want: strings.Join(l, ", "), gate: gate, exact: gate != gateNone, gateVals: l,
 		match: func(in *Input) bool { return containsFold(l, in.activityType()) },
 		got:   func(in *Input) string { return "type " + orNone(in.activityType()) },
 	}
@@ -111,7 +129,7 @@ func condCount(what string, r intRange) cond {
 }
 
 func condHashtags(l []string) cond {
-	return cond{cost: costContent, want: strings.Join(l, ", "),
+	return cond{cost: costContent, want: strings.Join(l, ", "), gate: gateHashtags, exact: true, gateVals: l,
 		match: func(in *Input) bool {
 			c, _ := in.Content()
 			for _, h := range c.Hashtags {
@@ -130,7 +148,7 @@ func condHashtags(l []string) cond {
 
 func condLinkDomains(set domainSet, l []string) cond {
 	ref := &indexRef{}
-	return cond{cost: costContent, want: strings.Join(l, ", "), linkIdx: ref, domSet: &set,
+	return cond{cost: costContent, want: strings.Join(l, ", "), linkIdx: ref, domSet: &set, gate: gateLinks, exact: true,
 		match: func(in *Input) bool {
 			if in.idx.of != nil {
 				return in.linkHit(ref.id)
@@ -163,7 +181,8 @@ func mediaTypeMatch(pattern, mt string) bool {
 }
 
 func condMediaTypes(l []string) cond {
-	return cond{cost: costContent, want: strings.Join(l, ", "),
+	// No media type matches a post without attachments.
+	return cond{cost: costContent, want: strings.Join(l, ", "), gate: gateMedia,
 		match: func(in *Input) bool {
 			c, _ := in.Content()
 			for _, mt := range c.MediaTypes {
@@ -184,7 +203,8 @@ func condMediaTypes(l []string) cond {
 
 // condLanguage matches a contentMap language; "en" also matches "en-gb".
 func condLanguage(l []string) cond {
-	return cond{cost: costContent, want: strings.Join(l, ", "),
+	// No language matches a post without a contentMap.
+	return cond{cost: costContent, want: strings.Join(l, ", "), gate: gateLanguage,
 		match: func(in *Input) bool {
 			c, _ := in.Content()
 			for _, lang := range c.Languages {
@@ -322,7 +342,7 @@ func condKeywords(k *keywordCond, l []string) cond {
 		want = strings.Join(l[:8], ", ") + fmt.Sprintf(", ... (%d keywords)", len(l))
 	}
 	ref := &indexRef{}
-	return cond{cost: costKeywords, want: want, kwIdx: ref, kw: k,
+	return cond{cost: costKeywords, want: want, kwIdx: ref, kw: k, gate: gateKeywords,
 		match: func(in *Input) bool {
 			if in.idx.of == nil {
 				w, _ := k.find(in)
@@ -357,11 +377,53 @@ func condKeywords(k *keywordCond, l []string) cond {
 	}
 }
 
-// requiredLiteral returns a literal every match of re contains, and
-// whether it is case-folded, or "" when there is none worth checking. A
-// substring search for it is much cheaper than running the regex, and most
-// posts contain none of the literals of an admin's spam patterns.
-func requiredLiteral(re *syntax.Regexp) (string, bool) {
+// litFilter is a necessary condition for a regex to match a text: one of
+// lits occurs in it (in the lowercased text when fold). A substring search
+// is much cheaper than running the regex, and most posts contain none of
+// the literals of an admin's spam patterns.
+type litFilter struct {
+	lits []string
+	fold bool
+}
+
+// maxFilterLits bounds the literals of one filter, so checking it stays
+// cheaper than the regex.
+const maxFilterLits = 16
+
+// possible reports whether the regex can match text t of field f.
+func (lf *litFilter) possible(in *Input, f textField) bool {
+	t := in.rawText(f)
+	if lf.fold {
+		t = in.loweredText(f)
+	}
+	for _, l := range lf.lits {
+		if strings.Contains(t, l) {
+			return true
+		}
+	}
+	// (?i)s also matches U+017F (long s), which strings.ToLower keeps as
+	// it is: a lowercased text with one proves nothing about an "s".
+	return lf.fold && lf.hasS() && strings.Contains(t, "\u017f")
+}
+
+func (lf *litFilter) hasS() bool {
+	for _, l := range lf.lits {
+		if strings.IndexByte(l, 's') >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (lf *litFilter) key() string {
+	return fmt.Sprintf("%t%q", lf.fold, lf.lits)
+}
+
+// requiredLiterals returns literals one of which every match of re
+// contains, and whether they are case-folded (lowercased); ok is false
+// when there are none worth checking (a match can be empty or made of
+// classes only, or a literal is shorter than 3 bytes).
+func requiredLiterals(re *syntax.Regexp) (lits []string, fold, ok bool) {
 	switch re.Op {
 	case syntax.OpLiteral:
 		fold := re.Flags&syntax.FoldCase != 0
@@ -369,50 +431,76 @@ func requiredLiteral(re *syntax.Regexp) (string, bool) {
 		if fold {
 			for _, r := range re.Rune {
 				if r >= utf8.RuneSelf {
-					return "", false // Unicode folding differs from ToLower: no shortcut
+					return nil, false, false // Unicode folding differs from ToLower: no shortcut
 				}
 			}
 			lit = strings.ToLower(lit)
 		}
-		return lit, fold
+		if len(lit) < 3 {
+			return nil, false, false // too short to rule much out
+		}
+		return []string{lit}, fold, true
 	case syntax.OpCapture, syntax.OpPlus:
-		return requiredLiteral(re.Sub[0])
+		return requiredLiterals(re.Sub[0])
 	case syntax.OpRepeat:
 		if re.Min >= 1 {
-			return requiredLiteral(re.Sub[0])
+			return requiredLiterals(re.Sub[0])
 		}
 	case syntax.OpConcat:
-		best, bestFold := "", false
+		// Any part's literals will do; take the part whose shortest
+		// literal is longest (the most selective).
+		best, bestMin := []string(nil), 0
+		bestFold := false
 		for _, sub := range re.Sub {
-			if l, f := requiredLiteral(sub); len(l) > len(best) {
-				best, bestFold = l, f
+			l, f, ok := requiredLiterals(sub)
+			if !ok {
+				continue
+			}
+			m := minLen(l)
+			if m > bestMin || m == bestMin && len(l) < len(best) {
+				best, bestMin, bestFold = l, m, f
 			}
 		}
-		return best, bestFold
+		return best, bestFold, best != nil
+	case syntax.OpAlternate:
+		// Every branch must bring its literals, all folded or none.
+		for i, sub := range re.Sub {
+			l, f, ok := requiredLiterals(sub)
+			if !ok || i > 0 && f != fold || len(lits)+len(l) > maxFilterLits {
+				return nil, false, false
+			}
+			fold = f
+			lits = append(lits, l...)
+		}
+		return lits, fold, len(lits) > 0
 	}
-	return "", false
+	return nil, false, false
+}
+
+func minLen(l []string) int {
+	m := 0
+	for i, s := range l {
+		if i == 0 || len(s) < m {
+			m = len(s)
+		}
+	}
+	return m
 }
 
 func condRegex(re *regexp.Regexp, fields fieldMask) cond {
-	var lit string
-	var fold bool
+	var lf *litFilter
 	if parsed, err := syntax.Parse(re.String(), syntax.Perl); err == nil {
-		lit, fold = requiredLiteral(parsed.Simplify())
-		if len(lit) < 3 {
-			lit = "" // too short to rule much out
+		if lits, fold, ok := requiredLiterals(parsed.Simplify()); ok {
+			lf = &litFilter{lits: lits, fold: fold}
 		}
 	}
 	emptyMatches := re.MatchString("")
 	// possible reports whether the field can match at all.
 	possible := func(in *Input, f textField) bool {
-		switch {
-		case lit == "":
-			return emptyMatches || in.rawText(f) != ""
-		case fold:
-			return strings.Contains(in.loweredText(f), lit)
-		default:
-			return strings.Contains(in.rawText(f), lit)
+		if lf != nil {
+			return lf.possible(in, f)
 		}
+		return emptyMatches || in.rawText(f) != ""
 	}
 	find := func(in *Input) (string, textField, bool) {
 		for f := fieldContent; f <= fieldName; f++ {
@@ -425,7 +513,11 @@ func condRegex(re *regexp.Regexp, fields fieldMask) cond {
 		}
 		return "", 0, false
 	}
-	return cond{cost: costRegex, want: re.String(),
+	gate := gateNone
+	if lf != nil {
+		gate = gateRegex
+	}
+	return cond{cost: costRegex, want: re.String(), gate: gate, rx: lf, fields: fields,
 		match: func(in *Input) bool {
 			for f := fieldContent; f <= fieldName; f++ {
 				if fields&(1<<f) != 0 && possible(in, f) && re.MatchString(in.rawText(f)) {
@@ -454,6 +546,15 @@ func fieldList(m fieldMask) string {
 		}
 	}
 	return strings.Join(l, ", ")
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func containsFold(l []string, s string) bool {
