@@ -31,7 +31,7 @@ func TestInsertStatusesMatchesOneByOne(t *testing.T) {
 			Tags: []string{"Cats", "cats"}, Mentions: []data.Mention{{AccountID: alice.ID}}},
 		{URI: "https://far.example/n/2", AccountID: bob.ID, CreatedAt: at.Add(2 * time.Second), InReplyToURI: "https://far.example/n/1",
 			Media: []data.MediaAttachment{{Type: "image", RemoteURL: "https://far.example/1.png"}, {Type: "video", RemoteURL: "https://far.example/2.mp4"}}},
-		{URI: stored.URI, AccountID: bob.ID, CreatedAt: at},                                  // already stored
+		{URI: stored.URI, AccountID: bob.ID, CreatedAt: at},                                 // already stored
 		{URI: "https://far.example/n/1", AccountID: bob.ID, CreatedAt: at.Add(time.Second)}, // repeated in the batch
 		{URI: "https://far.example/boost/1", AccountID: bob.ID, CreatedAt: at.Add(3 * time.Second), ReblogOfID: stored.ID},
 		{URI: "https://here.example/s/1", AccountID: alice.ID, Local: true, CreatedAt: at.Add(4 * time.Second),
