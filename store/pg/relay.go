@@ -29,7 +29,10 @@ type RelaySubscriber struct {
 	// Direction is "both", "receive_only" or "push_only".
 	Direction string
 	Actor     string // the actor that followed the relay
-	Inbox     string // where fan-out goes (its shared inbox when it has one)
+	// ActorInbox is the follower actor's own inbox, where Accept and
+	// Reject go (Mastodon expects them there).
+	ActorInbox string
+	Inbox      string // where fan-out goes (its shared inbox when it has one)
 	// FollowID is the id of the subscriber's Follow: Accept and Reject
 	// carry it (Mastodon matches only on it) and Undo names it.
 	FollowID string
@@ -52,14 +55,14 @@ type RelaySubscriber struct {
 	UpdatedAt           time.Time
 }
 
-const relayColumns = `domain, state, style, direction, actor, inbox, follow_id, follow_back_id,
+const relayColumns = `domain, state, style, direction, actor, actor_inbox, inbox, follow_id, follow_back_id,
 	follow_back_accepted, software, software_version, subscribed_at, last_success, last_failure,
 	failing_since, consecutive_failures, deliveries_sent, note, created_at, updated_at`
 
 func scanRelaySubscriber(row pgx.Row) (RelaySubscriber, error) {
 	var s RelaySubscriber
 	var sub, ls, lf, fs *time.Time
-	err := row.Scan(&s.Domain, &s.State, &s.Style, &s.Direction, &s.Actor, &s.Inbox, &s.FollowID, &s.FollowBackID,
+	err := row.Scan(&s.Domain, &s.State, &s.Style, &s.Direction, &s.Actor, &s.ActorInbox, &s.Inbox, &s.FollowID, &s.FollowBackID,
 		&s.FollowBackAccepted, &s.Software, &s.SoftwareVersion, &sub, &ls, &lf,
 		&fs, &s.ConsecutiveFailures, &s.DeliveriesSent, &s.Note, &s.CreatedAt, &s.UpdatedAt)
 	for _, p := range []struct {
@@ -125,14 +128,14 @@ func (db *DB) PutRelaySubscription(ctx context.Context, s RelaySubscriber) error
 		s.Direction = "both"
 	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO relay_subscribers
-		(domain, state, style, direction, actor, inbox, follow_id, follow_back_id, follow_back_accepted, subscribed_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		(domain, state, style, direction, actor, inbox, follow_id, follow_back_id, follow_back_accepted, subscribed_at, actor_inbox)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (domain) DO UPDATE SET state = EXCLUDED.state, style = EXCLUDED.style,
-			actor = EXCLUDED.actor, inbox = EXCLUDED.inbox, follow_id = EXCLUDED.follow_id,
+			actor = EXCLUDED.actor, actor_inbox = EXCLUDED.actor_inbox, inbox = EXCLUDED.inbox, follow_id = EXCLUDED.follow_id,
 			follow_back_id = EXCLUDED.follow_back_id, follow_back_accepted = EXCLUDED.follow_back_accepted,
 			subscribed_at = EXCLUDED.subscribed_at, updated_at = now()`,
 		s.Domain, s.State, s.Style, s.Direction, s.Actor, s.Inbox, s.FollowID, s.FollowBackID, s.FollowBackAccepted,
-		nullTime(s.SubscribedAt))
+		nullTime(s.SubscribedAt), s.ActorInbox)
 	if err != nil {
 		return fmt.Errorf("pg: storing relay subscription of %s: %w", s.Domain, err)
 	}

@@ -16,7 +16,7 @@ func TestRelaySubscriberLifecycle(t *testing.T) {
 	db := pgtest.New(t)
 	since := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	sub := pg.RelaySubscriber{Domain: "m.example", State: pg.RelayPending, Style: "mastodon",
-		Actor: "https://m.example/actor", Inbox: "https://m.example/inbox", FollowID: "https://m.example/f/1", SubscribedAt: since}
+		Actor: "https://m.example/actor", ActorInbox: "https://m.example/actor/inbox", Inbox: "https://m.example/inbox", FollowID: "https://m.example/f/1", SubscribedAt: since}
 	if err := db.PutRelaySubscription(ctx, sub); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestRelaySubscriberLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ = db.RelaySubscriber(ctx, "m.example")
-	if got.DeliveriesSent != 6 || got.FollowID != "https://m.example/f/2" || got.Software != "mastodon" {
+	if got.DeliveriesSent != 6 || got.FollowID != "https://m.example/f/2" || got.Software != "mastodon" || got.ActorInbox != "https://m.example/actor/inbox" {
 		t.Fatalf("after re-follow: %+v", got)
 	}
 	// Admin pre-allows and blocks domains that never asked.

@@ -21,6 +21,7 @@ CREATE TABLE relay_subscribers (
 	style                text NOT NULL DEFAULT '' CHECK (style IN ('', 'mastodon', 'litepub')),
 	direction            text NOT NULL DEFAULT 'both' CHECK (direction IN ('both', 'receive_only', 'push_only')),
 	actor                text NOT NULL DEFAULT '',
+	actor_inbox          text NOT NULL DEFAULT '',
 	inbox                text NOT NULL DEFAULT '',
 	follow_id            text NOT NULL DEFAULT '',
 	follow_back_id       text NOT NULL DEFAULT '',
