@@ -2,6 +2,7 @@ package data
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -62,7 +63,7 @@ func (s *Store) InsertStatuses(ctx context.Context, sts []*Status) (created []bo
 			}
 		}
 		var single []int // statuses with local uploads: one by one
-		b := &pgx.Batch{}
+		var cols statusColumns
 		var queued []int
 		for i, st := range sts {
 			if slices.ContainsFunc(st.Media, func(m MediaAttachment) bool { return m.ID != 0 }) {
@@ -81,35 +82,42 @@ func (s *Store) InsertStatuses(ctx context.Context, sts []*Status) (created []bo
 			if _, stored := parents[st.URI]; !stored {
 				parents[st.URI] = ref{st.ID, st.AccountID} // a later member may reply to it
 			}
-			b.Queue(`INSERT INTO statuses (id, uri, url, account_id, in_reply_to_id, in_reply_to_uri,
-				in_reply_to_account_id, reblog_of_id, text, content, spoiler_text, sensitive, visibility, language,
-				local, created_at, edited_at, updated_at, deleted_at, poll, delisted, quarantined, decision_rule_ids)
-				VALUES ($1, $2, $3, $4, NULLIF($5::bigint, 0), $6, NULLIF($7::bigint, 0), NULLIF($8::bigint, 0), $9, $10, $11, $12, $13, $14,
-				$15, $16, $17, $18, $19, $20, $21, $22, $23)
-				ON CONFLICT DO NOTHING`,
-				st.ID, st.URI, st.URL, st.AccountID, st.InReplyToID, st.InReplyToURI,
-				st.InReplyToAccountID, st.ReblogOfID, st.Text, st.Content, st.SpoilerText, st.Sensitive, string(st.Visibility), st.Language,
-				st.Local, st.CreatedAt, st.EditedAt, st.UpdatedAt, st.DeletedAt, nullJSON(st.Poll), st.Delisted, st.Quarantined,
-				textArray(st.DecisionRuleIDs))
+			cols.add(st)
 			queued = append(queued, i)
 		}
 		alone := map[int]bool{} // went through InsertStatus: extras and counters done
 		var missed []string     // not inserted: a duplicate uri, or (rarely) an id collision
 		if len(queued) > 0 {
-			br := tx.q.SendBatch(ctx, b)
+			// One statement for the whole batch: rows whose uri (or,
+			// rarely, id) is taken are skipped, and RETURNING names the
+			// ones that went in. Within the batch the first of a repeated
+			// uri wins (its id is the one returned).
+			rows, err := tx.q.Query(ctx, `INSERT INTO statuses (id, uri, url, account_id, in_reply_to_id, in_reply_to_uri,
+				in_reply_to_account_id, reblog_of_id, text, content, spoiler_text, sensitive, visibility, language,
+				local, created_at, edited_at, updated_at, deleted_at, poll, delisted, quarantined, decision_rule_ids)
+				SELECT id, uri, url, account_id, NULLIF(irt, 0), irt_uri, NULLIF(irt_acct, 0), NULLIF(reblog, 0), text, content,
+					spoiler, sensitive, visibility, language, local, created_at, edited_at, updated_at, deleted_at, poll::jsonb,
+					delisted, quarantined, ARRAY(SELECT jsonb_array_elements_text(rules::jsonb))
+				FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], $8::bigint[],
+					$9::text[], $10::text[], $11::text[], $12::boolean[], $13::text[], $14::text[], $15::boolean[], $16::timestamptz[],
+					$17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::text[], $21::boolean[], $22::boolean[], $23::text[])
+					AS x(id, uri, url, account_id, irt, irt_uri, irt_acct, reblog, text, content, spoiler, sensitive, visibility,
+						language, local, created_at, edited_at, updated_at, deleted_at, poll, delisted, quarantined, rules)
+				ON CONFLICT DO NOTHING RETURNING uri, id`, cols.args()...)
+			if err != nil {
+				return wrap(op, err, "")
+			}
+			went := map[string]int64{}
+			var uri string
+			var id int64
+			if _, err := pgx.ForEachRow(rows, []any{&uri, &id}, func() error { went[uri] = id; return nil }); err != nil {
+				return wrap(op, err, "")
+			}
 			for _, i := range queued {
-				tag, err := br.Exec()
-				if err != nil {
-					br.Close()
-					return wrap(op, err, "status "+sts[i].URI)
-				}
-				created[i] = tag.RowsAffected() == 1
+				created[i] = went[sts[i].URI] == sts[i].ID
 				if !created[i] {
 					missed = append(missed, sts[i].URI)
 				}
-			}
-			if err := br.Close(); err != nil {
-				return wrap(op, err, "")
 			}
 		}
 		if len(missed) > 0 {
@@ -142,6 +150,11 @@ func (s *Store) InsertStatuses(ctx context.Context, sts []*Status) (created []bo
 				if _, err := tx.q.Exec(ctx, `UPDATE statuses SET in_reply_to_id = $1 WHERE in_reply_to_uri = $2 AND in_reply_to_id = $3`,
 					st.ID, st.URI, old); err != nil {
 					return wrap(op, err, "")
+				}
+				for _, c := range sts {
+					if c.InReplyToURI == st.URI && c.InReplyToID == old {
+						c.InReplyToID = st.ID
+					}
 				}
 			}
 		}
@@ -302,4 +315,54 @@ func (s *Store) countStatusesBatch(ctx context.Context, sts []*Status) error {
 	}
 	err := s.q.SendBatch(ctx, b).Close()
 	return wrap(op, err, "counters")
+}
+
+// statusColumns holds a batch of statuses column by column, for one
+// INSERT ... SELECT FROM unnest(...).
+type statusColumns struct {
+	id, accountID, irt, irtAcct, reblog                            []int64
+	uri, url, irtURI, text, content, spoiler, visibility, language []string
+	sensitive, local, delisted, quarantined                        []bool
+	createdAt, updatedAt                                           []time.Time
+	editedAt, deletedAt                                            []*time.Time
+	poll                                                           []*string
+	rules                                                          []string // JSON arrays
+}
+
+func (c *statusColumns) add(st *Status) {
+	c.id = append(c.id, st.ID)
+	c.uri = append(c.uri, st.URI)
+	c.url = append(c.url, st.URL)
+	c.accountID = append(c.accountID, st.AccountID)
+	c.irt = append(c.irt, st.InReplyToID)
+	c.irtURI = append(c.irtURI, st.InReplyToURI)
+	c.irtAcct = append(c.irtAcct, st.InReplyToAccountID)
+	c.reblog = append(c.reblog, st.ReblogOfID)
+	c.text = append(c.text, st.Text)
+	c.content = append(c.content, st.Content)
+	c.spoiler = append(c.spoiler, st.SpoilerText)
+	c.sensitive = append(c.sensitive, st.Sensitive)
+	c.visibility = append(c.visibility, string(st.Visibility))
+	c.language = append(c.language, st.Language)
+	c.local = append(c.local, st.Local)
+	c.createdAt = append(c.createdAt, st.CreatedAt)
+	c.editedAt = append(c.editedAt, st.EditedAt)
+	c.updatedAt = append(c.updatedAt, st.UpdatedAt)
+	c.deletedAt = append(c.deletedAt, st.DeletedAt)
+	var poll *string
+	if len(st.Poll) > 0 {
+		p := string(st.Poll)
+		poll = &p
+	}
+	c.poll = append(c.poll, poll)
+	c.delisted = append(c.delisted, st.Delisted)
+	c.quarantined = append(c.quarantined, st.Quarantined)
+	rules, _ := json.Marshal(textArray(st.DecisionRuleIDs))
+	c.rules = append(c.rules, string(rules))
+}
+
+func (c *statusColumns) args() []any {
+	return []any{c.id, c.uri, c.url, c.accountID, c.irt, c.irtURI, c.irtAcct, c.reblog, c.text, c.content, c.spoiler,
+		c.sensitive, c.visibility, c.language, c.local, c.createdAt, c.editedAt, c.updatedAt, c.deletedAt, c.poll,
+		c.delisted, c.quarantined, c.rules}
 }

@@ -30,6 +30,7 @@ func TestInsertStatusesMatchesOneByOne(t *testing.T) {
 		{URI: "https://far.example/n/1", AccountID: bob.ID, CreatedAt: at.Add(time.Second), InReplyToURI: stored.URI,
 			Tags: []string{"Cats", "cats"}, Mentions: []data.Mention{{AccountID: alice.ID}}},
 		{URI: "https://far.example/n/2", AccountID: bob.ID, CreatedAt: at.Add(2 * time.Second), InReplyToURI: "https://far.example/n/1",
+			DecisionRuleIDs: []string{"spam.link", "spam.new"}, Delisted: true, Poll: []byte(`{"options": ["a", "b"]}`),
 			Media: []data.MediaAttachment{{Type: "image", RemoteURL: "https://far.example/1.png"}, {Type: "video", RemoteURL: "https://far.example/2.mp4"}}},
 		{URI: stored.URI, AccountID: bob.ID, CreatedAt: at},                                 // already stored
 		{URI: "https://far.example/n/1", AccountID: bob.ID, CreatedAt: at.Add(time.Second)}, // repeated in the batch
@@ -54,6 +55,10 @@ func TestInsertStatusesMatchesOneByOne(t *testing.T) {
 	}
 	if !slices.Equal(n1.Tags, []string{"cats"}) || len(n1.Mentions) != 1 || len(n2.Media) != 2 || n2.Media[1].Type != "video" {
 		t.Fatalf("extras: tags %v, mentions %v, media %v", n1.Tags, n1.Mentions, n2.Media)
+	}
+	if !slices.Equal(n2.DecisionRuleIDs, []string{"spam.link", "spam.new"}) || !n2.Delisted || string(n2.Poll) != `{"options": ["a", "b"]}` ||
+		n1.Poll != nil || n1.DecisionRuleIDs == nil || len(n1.DecisionRuleIDs) != 0 {
+		t.Fatalf("policy columns: n2 %v %v %s; n1 %v %s", n2.DecisionRuleIDs, n2.Delisted, n2.Poll, n1.DecisionRuleIDs, n1.Poll)
 	}
 	st, _ := s.GetStatus(ctx, stored.ID)
 	n1, _ = s.GetStatus(ctx, n1.ID)
@@ -148,5 +153,33 @@ func BenchmarkInsertStatuses(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "statuses/s")
 		})
+	}
+}
+
+// An id that collides with a stored row (ids for old times have random low
+// bits) is replaced, and replies in the same batch follow the new id.
+func TestInsertStatusesIDCollision(t *testing.T) {
+	s := newStore(t)
+	bob := remote(t, s, "bob", "far.example")
+	at := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	old := &data.Status{URI: "https://far.example/old", AccountID: bob.ID, CreatedAt: at}
+	s.InsertStatus(ctx, old)
+	clash := &data.Status{ID: old.ID, URI: "https://far.example/clash", AccountID: bob.ID, CreatedAt: at}
+	child := &data.Status{URI: "https://far.example/child", AccountID: bob.ID, CreatedAt: at.Add(time.Second), InReplyToURI: clash.URI}
+	created, err := s.InsertStatuses(ctx, []*data.Status{clash, child})
+	if err != nil || !slices.Equal(created, []bool{true, true}) {
+		t.Fatalf("created %v, %v", created, err)
+	}
+	if clash.ID == old.ID {
+		t.Fatal("the colliding id was kept")
+	}
+	got, _ := s.GetStatusByURI(ctx, child.URI)
+	parent, _ := s.GetStatus(ctx, clash.ID)
+	if got.InReplyToID != clash.ID || parent.URI != clash.URI || parent.RepliesCount != 1 {
+		t.Fatalf("child -> %d, want %d (parent %s, replies %d)", got.InReplyToID, clash.ID, parent.URI, parent.RepliesCount)
+	}
+	b, _ := s.GetAccount(ctx, bob.ID)
+	if b.StatusesCount != 3 {
+		t.Fatalf("statuses_count = %d, want 3", b.StatusesCount)
 	}
 }
