@@ -482,3 +482,20 @@ func TestBatchInOneTransaction(t *testing.T) {
 		t.Fatalf("statuses_count = %d, want 100", b.StatusesCount)
 	}
 }
+
+// Reports notify moderators once per report, even from one reporter.
+func TestReportNotificationsPerReport(t *testing.T) {
+	s := newStore(t)
+	mod := local(t, s, "mod")
+	bob := remote(t, s, "bob", "far.example")
+	for i := range 2 {
+		r := &data.Report{AccountID: bob.ID, TargetAccountID: mod.ID, URI: fmt.Sprintf("https://far.example/flag/%d", i)}
+		if _, err := s.InsertReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		n := &data.Notification{AccountID: mod.ID, FromAccountID: bob.ID, Type: data.NotifyAdminReport, ReportID: r.ID}
+		if created, err := s.InsertNotification(ctx, n); err != nil || !created {
+			t.Fatalf("report %d notification: %v, %v", i, created, err)
+		}
+	}
+}

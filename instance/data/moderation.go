@@ -38,7 +38,8 @@ type Notification struct {
 
 // InsertNotification stores n (setting n.ID), unless the same recipient
 // already has a notification of that type from that account about that
-// status (a redelivered Like or Follow): then created is false.
+// status and report (a redelivered Like or Follow): then created is false
+// and n.ID is the stored one's.
 func (s *Store) InsertNotification(ctx context.Context, n *Notification) (created bool, err error) {
 	if n.CreatedAt.IsZero() {
 		n.CreatedAt = s.now()
@@ -51,7 +52,7 @@ func (s *Store) InsertNotification(ctx context.Context, n *Notification) (create
 	}, func() (int64, bool, error) {
 		var id int64
 		err := s.q.QueryRow(ctx, `SELECT id FROM notifications WHERE account_id = $1 AND type = $2 AND from_account_id = $3
-			AND coalesce(status_id, 0) = $4`, n.AccountID, n.Type, n.FromAccountID, n.StatusID).Scan(&id)
+			AND coalesce(status_id, 0) = $4 AND coalesce(report_id, 0) = $5`, n.AccountID, n.Type, n.FromAccountID, n.StatusID, n.ReportID).Scan(&id)
 		if err == pgx.ErrNoRows {
 			return 0, false, nil
 		}

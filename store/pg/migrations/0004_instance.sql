@@ -276,7 +276,7 @@ CREATE TABLE notifications (
 CREATE INDEX notifications_account_idx ON notifications (account_id, id DESC) WHERE NOT dismissed;
 -- A redelivered Like or Follow must not notify twice (nor does a re-follow
 -- after an unfollow: Mastodon users call that notification spam).
-CREATE UNIQUE INDEX notifications_once_idx ON notifications (account_id, type, from_account_id, coalesce(status_id, 0));
+CREATE UNIQUE INDEX notifications_once_idx ON notifications (account_id, type, from_account_id, coalesce(status_id, 0), coalesce(report_id, 0));
 
 -- Reports (local, and remote Flag activities). They outlive both accounts
 -- for the moderation record: the reporter may vanish (SET NULL); a report
