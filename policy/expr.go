@@ -87,7 +87,13 @@ type compiledExpr struct {
 	// expression is false (CEL's && is false when either side is, even if
 	// the other fails), so the interpreter runs only when it is true.
 	guard nBool
-	cost  uint8 // the costliest variable it reads
+	// fast is the program without runtime cost tracking, when tracking
+	// was needed for the largest activities but not for small ones (see
+	// smallBounds): it runs on small inputs, at half the cost. content
+	// says its variables include content ones (the check parses).
+	fast        cel.Program
+	fastContent bool
+	cost        uint8 // the costliest variable it reads
 }
 
 func (e *exprEnv) compile(src string) (*compiledExpr, error) {
@@ -116,14 +122,24 @@ func (e *exprEnv) compile(src string) (*compiledExpr, error) {
 	// Runtime cost tracking costs about as much as evaluating a small
 	// expression. When the static worst case, over the largest activity the
 	// parser accepts, is already within the limit, tracking is pointless.
+	ce := &compiledExpr{}
 	if est, err := e.env.EstimateCost(ast, sizeBounds{}); err != nil || est.Max > exprCostLimit {
+		// The static worst case over a small activity may still be within
+		// the limit: then such an activity runs untracked, with the same
+		// result (the limit cannot be reached).
+		small, err := e.env.EstimateCost(ast, smallBounds)
+		if err == nil && small.Max <= exprCostLimit && !referencesProfile(ast) {
+			if ce.fast, err = e.env.Program(ast, opts...); err != nil {
+				return nil, err
+			}
+		}
 		opts = append(opts, cel.CostLimit(exprCostLimit))
 	}
 	prog, err := e.env.Program(ast, opts...)
 	if err != nil {
 		return nil, err
 	}
-	ce := &compiledExpr{prog: prog}
+	ce.prog = prog
 	if nb, ok := nativeCompile(ast.NativeRep().Expr()); ok {
 		ce.native = nb
 	} else {
@@ -136,7 +152,54 @@ func (e *exprEnv) compile(src string) (*compiledExpr, error) {
 			}
 		}
 	}
+	ce.fastContent = ce.cost >= costContent
 	return ce, nil
+}
+
+// referencesProfile reports whether the expression reads username or
+// display_name: Input.small does not bound them (they may come from
+// Facts, which it must not call).
+func referencesProfile(ast *cel.Ast) bool {
+	for _, ref := range ast.NativeRep().ReferenceMap() {
+		if ref.Name == "username" || ref.Name == "display_name" {
+			return true
+		}
+	}
+	return false
+}
+
+// smallBounds are the size bounds of a small activity: every string
+// variable at most 1 MiB (the ingress's body limit), every list at most
+// 4,096 elements of at most 1 MiB.
+var smallBounds = sizeBounds{str: 1 << 20, list: 4096}
+
+// small reports whether the input is within smallBounds, for the
+// variables of the envelope and, when content is set, of the content.
+func (in *Input) small(content bool) bool {
+	lim := int(smallBounds.str)
+	for _, s := range []string{in.ID, in.activityType(), in.Actor, in.host(), in.ObjectID, in.objectType()} {
+		if len(s) > lim {
+			return false
+		}
+	}
+	if !content {
+		return true
+	}
+	c, _ := in.Content()
+	if len(c.Content) > lim || len(c.Summary) > lim || len(c.Name) > lim {
+		return false
+	}
+	for _, l := range [][]string{c.Mentions, c.Hashtags, c.LinkDomains, c.MediaTypes, c.Languages} {
+		if len(l) > int(smallBounds.list) {
+			return false
+		}
+		for _, s := range l {
+			if len(s) > lim {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // eval runs the expression on the input. A runtime error (cost limit,
@@ -154,7 +217,11 @@ func (c *compiledExpr) eval(in *Input) (bool, error) {
 // evalCEL runs the expression on CEL even when a native form exists.
 func (c *compiledExpr) evalCEL(in *Input) (bool, error) {
 	in.act.in = in
-	out, _, err := c.prog.Eval(&in.act)
+	prog := c.prog
+	if c.fast != nil && in.small(c.fastContent) {
+		prog = c.fast
+	}
+	out, _, err := prog.Eval(&in.act)
 	if err != nil {
 		return false, err
 	}
@@ -253,17 +320,24 @@ func (a *celActivation) ResolveName(name string) (any, bool) {
 // is longer than the largest activity parsed, and no list has more elements
 // than that activity could spell out (each element takes at least 8 bytes
 // of JSON).
-type sizeBounds struct{}
+//
+// With str and list set, it bounds strings to str bytes and lists to list
+// elements instead: the bounds of a small activity (see Input.small).
+type sizeBounds struct{ str, list uint64 }
 
-func (sizeBounds) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
+func (b sizeBounds) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
 	if len(n.Path()) != 1 {
 		return nil
 	}
+	str, list := b.str, b.list
+	if str == 0 {
+		str, list = maxRawActivity, maxRawActivity/8
+	}
 	switch n.Type().Kind() {
 	case types.StringKind:
-		return &cost.SizeEstimate{Min: 0, Max: maxRawActivity}
+		return &cost.SizeEstimate{Min: 0, Max: str}
 	case types.ListKind:
-		return &cost.SizeEstimate{Min: 0, Max: maxRawActivity / 8}
+		return &cost.SizeEstimate{Min: 0, Max: list}
 	}
 	return nil
 }

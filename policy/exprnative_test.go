@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -134,6 +136,50 @@ func TestGuardMatchesCEL(t *testing.T) {
 					t.Errorf("%s on activity %d (seen %v): guarded %v, CEL %v (err %v)", src, ai, seen, got, want, err)
 				}
 			}
+		}
+	}
+}
+
+// TestUntrackedOnlyWhenSmall: an expression whose worst case needs cost
+// tracking only for large activities runs untracked on small ones, with
+// the tracked program's answer, and tracked on large ones.
+func TestUntrackedOnlyWhenSmall(t *testing.T) {
+	env, err := newExprEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce, err := env.compile(`mentions.exists(m, m.startsWith("https://b.example/u/9"))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ce.fast == nil || !ce.fastContent {
+		t.Fatal("no untracked program for an expression cheap on small activities")
+	}
+	costly, err := env.compile(`mentions.all(a, mentions.all(b, a + b != ""))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if costly.fast != nil {
+		t.Fatal("untracked program for an expression that can exceed the limit on a small activity")
+	}
+	for _, n := range []int{1, 10, 4096, 4097} {
+		var tags strings.Builder
+		for i := range n {
+			if i > 0 {
+				tags.WriteByte(',')
+			}
+			fmt.Fprintf(&tags, `{"type":"Mention","href":"https://b.example/u/%d"}`, i)
+		}
+		raw := []byte(`{"type":"Create","actor":"https://a.example/u/x","object":{"type":"Note","tag":[` + tags.String() + `]}}`)
+		in := &Input{Raw: raw}
+		if small := in.small(true); small != (n <= 4096) {
+			t.Fatalf("%d mentions: small %v", n, small)
+		}
+		tracked := &compiledExpr{prog: ce.prog}
+		want, err1 := tracked.evalCEL(&Input{Raw: raw})
+		got, err2 := ce.eval(in)
+		if got != want || (err1 == nil) != (err2 == nil) {
+			t.Fatalf("%d mentions: %v %v, tracked %v %v", n, got, err2, want, err1)
 		}
 	}
 }

@@ -151,6 +151,7 @@ const (
 
 const (
 	stTokens uint8 = 1 << iota
+	stJoined
 )
 
 // activityType returns the activity type, parsing Raw when the caller did

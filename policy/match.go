@@ -603,9 +603,29 @@ func (in *Input) words(f textField) []string {
 }
 
 // joinedWords returns the field's words in order, space-separated and
-// space-enclosed, for phrase keywords.
+// space-enclosed, for phrase keywords. It is built on first use: most
+// activities contain no phrase's first word and never need it.
 func (in *Input) joinedWords(f textField) string {
 	in.tokenizeFields()
+	if in.state2&stJoined == 0 {
+		in.state2 |= stJoined
+		for f := fieldContent; f <= fieldName; f++ {
+			toks := in.tok[f]
+			if len(toks) == 0 {
+				continue
+			}
+			// The words are substrings of the lowered text, so their total
+			// length is below its length.
+			var b strings.Builder
+			b.Grow(len(in.lowered[f]) + 2)
+			b.WriteByte(' ')
+			for _, t := range toks {
+				b.WriteString(t)
+				b.WriteByte(' ')
+			}
+			in.joined[f] = b.String()
+		}
+	}
 	return in.joined[f]
 }
 
@@ -619,20 +639,11 @@ func (in *Input) tokenizeFields() {
 		if lt == "" {
 			continue
 		}
-		toks := tokenize(lt, nil)
-		if len(toks) == 0 {
-			continue
+		// Tokenize into a stack buffer and keep an exact-size copy: one
+		// allocation instead of one per doubling.
+		var buf [64]string
+		if toks := tokenize(lt, buf[:0]); len(toks) > 0 {
+			in.tok[f] = slices.Clone(toks)
 		}
-		// The words in order, space-enclosed, for phrases. They are
-		// substrings of lt, so their total length is below len(lt).
-		var b strings.Builder
-		b.Grow(len(lt) + 2)
-		b.WriteByte(' ')
-		for _, t := range toks {
-			b.WriteString(t)
-			b.WriteByte(' ')
-		}
-		in.joined[f] = b.String()
-		in.tok[f] = toks
 	}
 }
