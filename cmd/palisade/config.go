@@ -35,6 +35,7 @@ type Config struct {
 	Keys     KeysConfig     `yaml:"keys"`
 	Fed      FedConfig      `yaml:"federation"`
 	Policy   PolicyConfig   `yaml:"policy"`
+	Relay    RelayConfig    `yaml:"relay"`
 }
 
 type ListenConfig struct {
@@ -147,6 +148,30 @@ type SubscriptionsConfig struct {
 	MaxAutoRetract float64 `yaml:"max_auto_retract"`
 }
 
+// RelayConfig governs the ActivityPub relay (docs/relay.md).
+type RelayConfig struct {
+	// Enabled runs the relay: subscriptions are answered and accepted
+	// public posts fanned out. Off, the actor is still served (it is also
+	// the instance actor) and relay Follows go unanswered.
+	Enabled bool `yaml:"enabled"`
+	// Mode is "open" (every instance the policy allows), "approval" (new
+	// instances wait for an admin) or "allowlist" (only instances an admin
+	// approved beforehand).
+	Mode string `yaml:"mode"`
+	// StatusPage serves /relay and /relay/subscribers.json publicly.
+	StatusPage bool `yaml:"status_page"`
+	// RemoveAfter is the number of days a subscriber may fail every
+	// delivery before it is removed.
+	RemoveAfter int               `yaml:"remove_after"`
+	Filters     RelayFilterConfig `yaml:"filters"`
+}
+
+// RelayFilterConfig limits what the relay fans out; empty lists relay all.
+type RelayFilterConfig struct {
+	Languages []string `yaml:"languages"`
+	Hashtags  []string `yaml:"hashtags"`
+}
+
 // DomainEntry is one domain policy in the config file.
 type DomainEntry struct {
 	Domain         string `yaml:"domain"`
@@ -210,6 +235,7 @@ func Default() Config {
 				MaxAutoRetract:         0.5,
 			},
 		},
+		Relay: RelayConfig{Enabled: true, Mode: "open", StatusPage: true, RemoveAfter: 7},
 	}
 }
 
@@ -292,6 +318,14 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		bad("log.format", "%q (want text or json)", c.Log.Format)
+	}
+	switch c.Relay.Mode {
+	case "open", "approval", "allowlist":
+	default:
+		bad("relay.mode", "%q (want open, approval or allowlist)", c.Relay.Mode)
+	}
+	if c.Relay.RemoveAfter < 1 {
+		bad("relay.remove_after", "%d days: want at least 1 (default 7)", c.Relay.RemoveAfter)
 	}
 	if c.Ingress.MaxBody < 1024 {
 		bad("ingress.max_body", "%d bytes is too small (want at least 1KiB; default 1MiB)", c.Ingress.MaxBody)

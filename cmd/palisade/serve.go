@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/palisade-fedi/palisade/relay/delivery"
 	"github.com/palisade-fedi/palisade/relay/ingress"
@@ -84,8 +85,13 @@ type node struct {
 	instance *instanceActor
 	keys     *keys.Resolver
 	ingress  *ingress.Ingress
-	ready    atomic.Bool
-	shutdown atomic.Bool
+	// public serves every public route that is not an inbox POST (actors,
+	// collections, pages); register net/http handlers on it before the
+	// listener starts.
+	public     *http.ServeMux
+	publicHTTP fasthttp.RequestHandler
+	ready      atomic.Bool
+	shutdown   atomic.Bool
 }
 
 // serve runs the appliance until ctx is cancelled, then shuts down
@@ -93,7 +99,8 @@ type node struct {
 func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 	log := newLogger(cfg.Log)
 	slog.SetDefault(log)
-	n := &node{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	n := &node{cfg: cfg, log: log, reg: prometheus.NewRegistry(), public: http.NewServeMux()}
+	n.publicHTTP = fasthttpadaptor.NewFastHTTPHandler(n.public)
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// Others may traverse the data directory but not list it: the private
@@ -135,6 +142,11 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 		return err
 	}
 	defer eng.Close()
+	stopRelay, err := n.startRelay(ctx, eng, adminMux)
+	if err != nil {
+		return err
+	}
+	defer stopRelay() // before the engine and the stores close
 	guard := &netguard.Guard{AllowPrivate: cfg.Fed.AllowPrivateAddresses}
 	n.keys = keys.New(keys.Options{
 		Store:              n.local,
@@ -243,10 +255,8 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 	return nil
 }
 
-// publicFallback answers what the public listener does not serve yet.
-func (n *node) publicFallback(ctx *fasthttp.RequestCtx) {
-	ctx.Error("not found", fasthttp.StatusNotFound)
-}
+// publicFallback serves what is not an inbox from n.public.
+func (n *node) publicFallback(ctx *fasthttp.RequestCtx) { n.publicHTTP(ctx) }
 
 func (n *node) openLocal() error {
 	db, err := local.Open(filepath.Join(n.cfg.DataDir, "pebble"), local.Options{
