@@ -499,3 +499,17 @@ func TestReportNotificationsPerReport(t *testing.T) {
 		}
 	}
 }
+
+// A status claiming to be from the future sorts as if posted now.
+func TestFuturePublishedSortsAsNow(t *testing.T) {
+	s := newStore(t)
+	bob := remote(t, s, "bob", "far.example")
+	future := &data.Status{URI: "https://far.example/future", AccountID: bob.ID, CreatedAt: time.Now().Add(365 * 24 * time.Hour)}
+	s.InsertStatus(ctx, future)
+	later := &data.Status{URI: "https://far.example/later", AccountID: bob.ID, CreatedAt: time.Now().Add(time.Second)}
+	time.Sleep(1100 * time.Millisecond)
+	s.InsertStatus(ctx, later)
+	if future.ID >= later.ID {
+		t.Fatalf("a status published a year ahead got id %d, above one posted after it (%d)", future.ID, later.ID)
+	}
+}

@@ -162,6 +162,16 @@ func insertOnce(mk func() int64, ins func(id int64) (bool, error), find func() (
 	return 0, false, errors.New("data: five fresh ids in a row collided with existing rows; the id generator is broken")
 }
 
-func newID(t time.Time) func() int64 { return func() int64 { return ids.New(t) } }
+// newID makes ids for a row of time t. A time in the future (a peer's
+// clock ahead, or a forged `published`) gets an id of now instead, as
+// Mastodon does, so it cannot pin itself to the top of every timeline.
+func newID(t time.Time) func() int64 {
+	return func() int64 {
+		if now := time.Now(); t.After(now) {
+			return ids.New(now)
+		}
+		return ids.New(t)
+	}
+}
 
 func itoa(n int) string { return strconv.Itoa(n) }

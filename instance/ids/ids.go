@@ -11,8 +11,8 @@
 // Within one process, ids for the same or a later millisecond are strictly
 // increasing and unique (a sequence; after 65,536 ids in one millisecond
 // the millisecond is borrowed from the next one). Ids for a time more than
-// Lag behind the newest one issued (old posts being backfilled) take 16
-// random low bits instead: unique with high probability, never guaranteed,
+// Lag behind the newest one issued (old posts being backfilled), or more
+// than Lag ahead of the clock, take 16 random low bits instead: unique with high probability, never guaranteed,
 // so writers insert them with a retry on a primary-key collision (as
 // instance/data does). Several nodes sharing one database are in that case
 // too: each node's ids are unique only among its own.
@@ -55,6 +55,12 @@ func (g *Generator) New(t time.Time) int64 {
 	}
 	if ms > maxMillis {
 		ms = maxMillis
+	}
+	// A time ahead of the clock (a peer's skewed or forged `published`)
+	// must not drag the sequence into the future: every id after it
+	// would lose its ordering guarantee until the clock caught up.
+	if ms > time.Now().Add(Lag).UnixMilli() {
+		return ms<<seqBits | int64(rand.Uint32N(1<<seqBits))
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()

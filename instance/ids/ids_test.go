@@ -111,3 +111,17 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A future time (a peer's skewed clock) does not take the sequence with it.
+func TestFutureTimeLeavesTheSequenceAlone(t *testing.T) {
+	var g Generator
+	now := time.Now()
+	a := g.New(now)
+	if f := g.New(now.Add(24 * time.Hour)); Time(f).Before(now.Add(23 * time.Hour)) {
+		t.Fatalf("future id carries time %v", Time(f))
+	}
+	b := g.New(now)
+	if b != a+1 {
+		t.Fatalf("after a future id, the next id for now is %d, want %d (the sequence)", b, a+1)
+	}
+}
