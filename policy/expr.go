@@ -82,6 +82,9 @@ func newExprEnv() (*exprEnv, error) {
 type compiledExpr struct {
 	prog   cel.Program
 	native nBool // the same expression as Go closures, when it is in the simple subset
+	// nativeSmall says native stands in for CEL only on small inputs (see
+	// fast): on larger ones the cost limit may stop CEL first.
+	nativeSmall bool
 	// guard, for an expression outside the subset, is the conjunction of
 	// its top-level && operands that are in it: when the guard is false the
 	// expression is false (CEL's && is false when either side is, even if
@@ -123,12 +126,15 @@ func (e *exprEnv) compile(src string) (*compiledExpr, error) {
 	// expression. When the static worst case, over the largest activity the
 	// parser accepts, is already within the limit, tracking is pointless.
 	ce := &compiledExpr{}
+	tracked, smallOK := false, false
 	if est, err := e.env.EstimateCost(ast, sizeBounds{}); err != nil || est.Max > exprCostLimit {
 		// The static worst case over a small activity may still be within
-		// the limit: then such an activity runs untracked, with the same
-		// result (the limit cannot be reached).
+		// the limit: then such an activity runs untracked (or natively),
+		// with the same result (the limit cannot be reached).
+		tracked = true
 		small, err := e.env.EstimateCost(ast, smallBounds)
 		if err == nil && small.Max <= exprCostLimit && !referencesProfile(ast) {
+			smallOK = true
 			if ce.fast, err = e.env.Program(ast, opts...); err != nil {
 				return nil, err
 			}
@@ -140,8 +146,10 @@ func (e *exprEnv) compile(src string) (*compiledExpr, error) {
 		return nil, err
 	}
 	ce.prog = prog
-	if nb, ok := nativeCompile(ast.NativeRep().Expr()); ok {
-		ce.native = nb
+	// The native form knows no cost limit: it stands in for CEL only where
+	// the limit cannot be reached.
+	if nb, ok := nativeCompile(ast.NativeRep().Expr()); ok && (!tracked || smallOK) {
+		ce.native, ce.nativeSmall = nb, tracked
 	} else {
 		ce.guard = nativeGuard(ast.NativeRep().Expr())
 	}
@@ -205,7 +213,7 @@ func (in *Input) small(content bool) bool {
 // eval runs the expression on the input. A runtime error (cost limit,
 // overflow) is returned and the rule does not match.
 func (c *compiledExpr) eval(in *Input) (bool, error) {
-	if c.native != nil {
+	if c.native != nil && (!c.nativeSmall || in.small(c.fastContent)) {
 		return c.native(in), nil
 	}
 	if c.guard != nil && !c.guard(in) {

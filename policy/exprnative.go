@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strings"
 	"time"
 
 	celast "cel.dev/cel-go/common/ast"
@@ -27,7 +28,7 @@ type nNum struct {
 	kind byte // 'i' int, 'd' duration
 }
 
-func nativeCompile(e celast.Expr) (nBool, bool) { return nativeBool(e) }
+func nativeCompile(e celast.Expr) (nBool, bool) { return nativeBool(e, "") }
 
 // nativeGuard returns the conjunction of the top-level && operands of e
 // that are in the subset, nil when there are none.
@@ -41,7 +42,7 @@ func nativeGuard(e celast.Expr) nBool {
 			}
 			return
 		}
-		if nb, ok := nativeBool(e); ok {
+		if nb, ok := nativeBool(e, ""); ok {
 			parts = append(parts, nb)
 		}
 	}
@@ -62,14 +63,21 @@ func nativeGuard(e celast.Expr) nBool {
 	}
 }
 
-func nativeBool(e celast.Expr) (nBool, bool) {
+// iv is the iteration variable of the enclosing exists/all, "" outside
+// one; its current element is Input.iterVal.
+func nativeBool(e celast.Expr, iv string) (nBool, bool) {
 	switch e.Kind() {
 	case celast.LiteralKind:
 		if b, ok := e.AsLiteral().(types.Bool); ok {
 			v := bool(b)
 			return func(*Input) bool { return v }, true
 		}
+	case celast.ComprehensionKind:
+		return nativeQuantifier(e, iv)
 	case celast.IdentKind:
+		if iv != "" && e.AsIdent() == iv {
+			return nil, false // a string, not a bool
+		}
 		switch e.AsIdent() {
 		case "sensitive":
 			return func(in *Input) bool { c, _ := in.Content(); return c.Sensitive }, true
@@ -82,12 +90,30 @@ func nativeBool(e celast.Expr) (nBool, bool) {
 		call := e.AsCall()
 		args := call.Args()
 		switch call.FunctionName() {
+		case "contains", "startsWith", "endsWith":
+			if !call.IsMemberFunction() || len(args) != 1 {
+				return nil, false
+			}
+			a, ok1 := nativeStr(call.Target(), iv)
+			b, ok2 := nativeStr(args[0], iv)
+			if !ok1 || !ok2 {
+				return nil, false
+			}
+			// CEL's string functions are these (cel-go types.StringContains
+			// and its siblings).
+			switch call.FunctionName() {
+			case "contains":
+				return func(in *Input) bool { return strings.Contains(a(in), b(in)) }, true
+			case "startsWith":
+				return func(in *Input) bool { return strings.HasPrefix(a(in), b(in)) }, true
+			}
+			return func(in *Input) bool { return strings.HasSuffix(a(in), b(in)) }, true
 		case "_&&_", "_||_":
 			if len(args) != 2 {
 				return nil, false
 			}
-			a, ok1 := nativeBool(args[0])
-			b, ok2 := nativeBool(args[1])
+			a, ok1 := nativeBool(args[0], iv)
+			b, ok2 := nativeBool(args[1], iv)
 			if !ok1 || !ok2 {
 				return nil, false
 			}
@@ -99,7 +125,7 @@ func nativeBool(e celast.Expr) (nBool, bool) {
 			if len(args) != 1 {
 				return nil, false
 			}
-			a, ok := nativeBool(args[0])
+			a, ok := nativeBool(args[0], iv)
 			if !ok {
 				return nil, false
 			}
@@ -109,8 +135,8 @@ func nativeBool(e celast.Expr) (nBool, bool) {
 				return nil, false
 			}
 			op := call.FunctionName()
-			if a, ok := nativeNum(args[0]); ok {
-				b, ok := nativeNum(args[1])
+			if a, ok := nativeNum(args[0], iv); ok {
+				b, ok := nativeNum(args[1], iv)
 				if !ok || a.kind != b.kind {
 					return nil, false
 				}
@@ -119,8 +145,8 @@ func nativeBool(e celast.Expr) (nBool, bool) {
 			if op != "_==_" && op != "_!=_" {
 				return nil, false
 			}
-			if a, ok := nativeBool(args[0]); ok {
-				b, ok := nativeBool(args[1])
+			if a, ok := nativeBool(args[0], iv); ok {
+				b, ok := nativeBool(args[1], iv)
 				if !ok {
 					return nil, false
 				}
@@ -129,8 +155,8 @@ func nativeBool(e celast.Expr) (nBool, bool) {
 				}
 				return func(in *Input) bool { return a(in) != b(in) }, true
 			}
-			a, ok1 := nativeStr(args[0])
-			b, ok2 := nativeStr(args[1])
+			a, ok1 := nativeStr(args[0], iv)
+			b, ok2 := nativeStr(args[1], iv)
 			if !ok1 || !ok2 {
 				return nil, false
 			}
@@ -159,7 +185,7 @@ func compareNum(op string, a, b func(*Input) int64) nBool {
 	return func(in *Input) bool { return a(in) != b(in) }
 }
 
-func nativeNum(e celast.Expr) (nNum, bool) {
+func nativeNum(e celast.Expr, iv string) (nNum, bool) {
 	switch e.Kind() {
 	case celast.LiteralKind:
 		if i, ok := e.AsLiteral().(types.Int); ok {
@@ -167,6 +193,9 @@ func nativeNum(e celast.Expr) (nNum, bool) {
 			return nNum{func(*Input) int64 { return v }, 'i'}, true
 		}
 	case celast.IdentKind:
+		if iv != "" && e.AsIdent() == iv {
+			return nNum{}, false
+		}
 		switch e.AsIdent() {
 		case "recipients":
 			return nNum{func(in *Input) int64 { c, _ := in.Content(); return int64(c.Recipients) }, 'i'}, true
@@ -199,7 +228,7 @@ func nativeNum(e celast.Expr) (nNum, bool) {
 			default:
 				return nNum{}, false
 			}
-			if target.Kind() != celast.IdentKind {
+			if target.Kind() != celast.IdentKind || target.AsIdent() == iv {
 				return nNum{}, false
 			}
 			var list func(c *Content) []string
@@ -236,7 +265,7 @@ func nativeNum(e celast.Expr) (nNum, bool) {
 	return nNum{}, false
 }
 
-func nativeStr(e celast.Expr) (nStr, bool) {
+func nativeStr(e celast.Expr, iv string) (nStr, bool) {
 	switch e.Kind() {
 	case celast.LiteralKind:
 		if s, ok := e.AsLiteral().(types.String); ok {
@@ -244,7 +273,20 @@ func nativeStr(e celast.Expr) (nStr, bool) {
 			return func(*Input) string { return v }, true
 		}
 	case celast.IdentKind:
+		if iv != "" && e.AsIdent() == iv {
+			return func(in *Input) string { return in.iterVal }, true
+		}
 		switch e.AsIdent() {
+		case "id":
+			return func(in *Input) string { return in.ID }, true
+		case "object_id":
+			return func(in *Input) string { return in.ObjectID }, true
+		case "content":
+			return func(in *Input) string { c, _ := in.Content(); return c.Content }, true
+		case "summary":
+			return func(in *Input) string { c, _ := in.Content(); return c.Summary }, true
+		case "name":
+			return func(in *Input) string { c, _ := in.Content(); return c.Name }, true
 		case "type":
 			return (*Input).activityType, true
 		case "actor":
@@ -258,4 +300,61 @@ func nativeStr(e celast.Expr) (nStr, bool) {
 		}
 	}
 	return nil, false
+}
+
+// contentList returns the list variable named name.
+func contentList(name string) func(c *Content) []string {
+	switch name {
+	case "mentions":
+		return func(c *Content) []string { return c.Mentions }
+	case "hashtags":
+		return func(c *Content) []string { return c.Hashtags }
+	case "link_domains":
+		return func(c *Content) []string { return c.LinkDomains }
+	case "media_types":
+		return func(c *Content) []string { return c.MediaTypes }
+	case "languages":
+		return func(c *Content) []string { return c.Languages }
+	}
+	return nil
+}
+
+// nativeQuantifier compiles the expansion of list.exists(v, p) and
+// list.all(v, p) over a list variable, with p in the subset. p cannot
+// fail, so exists is "p holds for some element" and all "for every
+// element", as in CEL. Nested quantifiers stay on CEL (one iterVal).
+func nativeQuantifier(e celast.Expr, iv string) (nBool, bool) {
+	c := e.AsComprehension()
+	if iv != "" || c.HasIterVar2() || c.IterRange().Kind() != celast.IdentKind || c.Result().Kind() != celast.IdentKind || c.Result().AsIdent() != c.AccuVar() {
+		return nil, false
+	}
+	list := contentList(c.IterRange().AsIdent())
+	init, ok := c.AccuInit().AsLiteral().(types.Bool)
+	step := c.LoopStep()
+	if list == nil || c.AccuInit().Kind() != celast.LiteralKind || !ok || step.Kind() != celast.CallKind {
+		return nil, false
+	}
+	args := step.AsCall().Args()
+	if len(args) != 2 || args[0].Kind() != celast.IdentKind || args[0].AsIdent() != c.AccuVar() {
+		return nil, false
+	}
+	exists := !bool(init) && step.AsCall().FunctionName() == "_||_"
+	all := bool(init) && step.AsCall().FunctionName() == "_&&_"
+	if !exists && !all {
+		return nil, false
+	}
+	pred, ok := nativeBool(args[1], c.IterVar())
+	if !ok {
+		return nil, false
+	}
+	return func(in *Input) bool {
+		cnt, _ := in.Content()
+		for _, s := range list(cnt) {
+			in.iterVal = s
+			if pred(in) == exists {
+				return exists
+			}
+		}
+		return !exists
+	}, true
 }

@@ -21,12 +21,21 @@ func TestNativeMatchesCEL(t *testing.T) {
 		"sensitive == true || size(hashtags) > 2 && size(media_types) <= 1 || size(languages) == 1",
 		"actor == \"https://a.example/u/x\"",
 		"true && !false",
+		"content.contains(\"x\")",
+		"mentions.exists(m, m.startsWith(\"https://b\"))",
+		"mentions.exists(content, content.endsWith(\"/3\")) && content.contains(\"\")",
+		"hashtags.all(h, h != \"b\" && !h.startsWith(\"zz\"))",
+		"summary.startsWith(\"a\") || name.endsWith(\"b\") || id.contains(\"x\") || object_id != \"\"",
+		"link_domains.exists(d, d.endsWith(\".example\")) || media_types.all(t, t.startsWith(\"image/\"))",
+		"languages.exists(l, l == \"de\")",
 	}
 	// Not in the subset: these must run on CEL.
 	celOnly := []string{
-		"content.contains(\"x\")",
-		"mentions.exists(m, m.startsWith(\"https://b\"))",
+		"mentions.exists_one(m, m.startsWith(\"https://b\"))",
+		"mentions.exists(m, hashtags.exists(h, h == m))",
+		"mentions.map(m, m + \"x\").size() > 0",
 		"attachments + 1 > 2",
+		"link_domains.exists(d, d.contains(domain))", // can pass the cost limit even when small
 		"size(content) > 3",
 	}
 	env, err := newExprEnv()
@@ -96,10 +105,10 @@ func TestNativeMatchesCEL(t *testing.T) {
 // counting as no match, and skips the interpreter when the guard is false.
 func TestGuardMatchesCEL(t *testing.T) {
 	exprs := []string{
-		"size(mentions) > 3 && mentions.exists(m, m.endsWith(\"/5\"))",
-		"mentions.exists(m, m.startsWith(\"https://b\")) && attachments > 0",
+		"size(mentions) > 3 && mentions.exists_one(m, m.endsWith(\"/5\"))",
+		"mentions.exists_one(m, m.startsWith(\"https://b\")) && attachments > 0",
 		"attachments > 0 && (attachments + 1) / 0 > 1 && size(mentions) > 0",
-		"!known_actor && content.contains(\"x\") && local_followers == 0",
+		"!known_actor && mentions.exists_one(m, m.contains(\"x\")) && local_followers == 0",
 	}
 	env, err := newExprEnv()
 	if err != nil {

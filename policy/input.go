@@ -130,6 +130,7 @@ type Input struct {
 	act      celActivation
 	idx      indexState
 	pf       pfState
+	iterVal  string // the element of a native exists/all (exprnative.go)
 	// earlyRates is the snapshot whose envelope rate rules RateLimit
 	// already charged for this Input.
 	earlyRates *Snapshot
