@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"strings"
 	"encoding/binary"
 	"errors"
 	"unicode/utf16"
@@ -23,7 +24,12 @@ type jspan struct{ s, e int }
 
 func (sp jspan) ok() bool { return sp.e > 0 }
 
-type jdoc struct{ b []byte }
+// valid says b is known to be valid JSON (Input.Validated): walkers may
+// then skip keys without validating them.
+type jdoc struct {
+	b     []byte
+	valid bool
+}
 
 // maxJSONDepth matches encoding/json's nesting limit.
 const maxJSONDepth = 10000
@@ -445,9 +451,14 @@ func (d *jdoc) membersV(i int, fn func(key []byte, vs int) (int, error)) (int, e
 		if i >= len(b) || b[i] != '"' {
 			return 0, errJSONSyntax
 		}
-		kend, _, err := d.skipString(i)
-		if err != nil {
-			return 0, err
+		var kend int
+		if d.valid {
+			kend = d.stringEnd(i)
+		} else {
+			var err error
+			if kend, _, err = d.skipString(i); err != nil {
+				return 0, err
+			}
 		}
 		key := b[i+1 : kend-1]
 		i = d.ws(kend)
@@ -555,6 +566,52 @@ func (d *jdoc) refView(sp jspan) string {
 		return d.view(d.field(sp, "id"))
 	}
 	return ""
+}
+
+// firstView is firstString without copying (see view).
+func (d *jdoc) firstView(sp jspan) string {
+	out := ""
+	d.elems(sp, func(v jspan) {
+		if out == "" {
+			out = d.view(v)
+		}
+	})
+	return out
+}
+
+// internType returns the ActivityStreams type and media type names rules
+// see most as constants, so the parse does not copy them for every
+// activity; others are copied.
+func internType(s string) string {
+	switch s {
+	case "Note":
+		return "Note"
+	case "Question":
+		return "Question"
+	case "Article":
+		return "Article"
+	case "Page":
+		return "Page"
+	case "Person":
+		return "Person"
+	case "Document":
+		return "Document"
+	case "Image":
+		return "Image"
+	case "Video":
+		return "Video"
+	case "image/jpeg":
+		return "image/jpeg"
+	case "image/png":
+		return "image/png"
+	case "image/webp":
+		return "image/webp"
+	case "image/gif":
+		return "image/gif"
+	case "video/mp4":
+		return "video/mp4"
+	}
+	return strings.Clone(s)
 }
 
 // firstString returns a string, or the first string of an array.

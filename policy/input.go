@@ -386,7 +386,7 @@ func (in *Input) parseRaw() error {
 	if len(in.Raw) > maxRawActivity {
 		return fmt.Errorf("activity is %d bytes, more than the %d this parser reads", len(in.Raw), maxRawActivity)
 	}
-	d := &jdoc{b: in.Raw}
+	d := &jdoc{b: in.Raw, valid: in.Validated}
 	start := d.ws(0)
 	if start < len(in.Raw) && in.Raw[start] != '{' {
 		if err := d.validate(); err != nil {
@@ -452,7 +452,7 @@ func (in *Input) parseRaw() error {
 	if err != nil {
 		return fmt.Errorf("activity JSON: %w", err)
 	}
-	typ := d.firstString(a.typ)
+	typ := d.firstView(a.typ) // a view: copied below only when kept
 	if typ == "" {
 		return errNotActivity
 	}
@@ -461,7 +461,7 @@ func (in *Input) parseRaw() error {
 		in.ID = d.str(a.id)
 	}
 	if in.Type == "" {
-		in.Type = typ
+		in.Type = strings.Clone(typ)
 	}
 	if in.Actor == "" {
 		in.Actor = d.ref(a.actor)
@@ -482,7 +482,7 @@ func (in *Input) parseRaw() error {
 		in.ObjectID = d.ref(obj)
 	}
 	if embedded {
-		c.ObjectType = d.firstString(o.typ)
+		c.ObjectType = internType(d.firstView(o.typ))
 		if in.ObjectType == "" {
 			in.ObjectType = c.ObjectType
 		}
@@ -532,7 +532,7 @@ func (in *Input) parseRaw() error {
 				name = v
 			}
 		})
-		switch d.firstString(typ) {
+		switch d.firstView(typ) {
 		case "Mention", "mention":
 			h := d.str(href)
 			m := h
@@ -548,7 +548,7 @@ func (in *Input) parseRaw() error {
 			if n != "" {
 				c.Hashtags = appendUnique(c.Hashtags, n)
 			}
-			skipHref = append(skipHref, d.str(href))
+			skipHref = append(skipHref, d.view(href)) // used during the parse only
 		}
 	})
 
@@ -567,9 +567,14 @@ func (in *Input) parseRaw() error {
 				mediaType = v
 			}
 		})
-		mt := strings.ToLower(d.str(mediaType))
+		mt := d.view(mediaType) // a view until copied or interned
+		if hasUpper(mt) {
+			mt = strings.ToLower(mt)
+		} else if mt != "" {
+			mt = internType(mt)
+		}
 		if mt == "" {
-			switch d.firstString(typ) {
+			switch d.firstView(typ) {
 			case "Image":
 				mt = "image/*"
 			case "Video":
@@ -726,10 +731,10 @@ func stripHTML(s string, onLink func(href, class string)) string {
 		tag := s[i+1 : min(j, len(s))]
 		i = j + 1
 		name := tag
-		if k := strings.IndexAny(name, " \t\n\r/"); k >= 0 {
+		if k := indexNameEnd(name, true); k >= 0 {
 			if k == 0 && strings.HasPrefix(name, "/") {
 				name = name[1:]
-				if k2 := strings.IndexAny(name, " \t\n\r"); k2 >= 0 {
+				if k2 := indexNameEnd(name, false); k2 >= 0 {
 					name = name[:k2]
 				}
 			} else {
@@ -748,6 +753,17 @@ func stripHTML(s string, onLink func(href, class string)) string {
 		}
 	}
 	return strings.TrimSpace(html.UnescapeString(b.String()))
+}
+
+// indexNameEnd is strings.IndexAny(s, " \t\n\r/") (without the slash
+// unless slash), without building a set per call: it runs for every tag.
+func indexNameEnd(s string, slash bool) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; isSpace(c) || slash && c == '/' {
+			return i
+		}
+	}
+	return -1
 }
 
 // attr returns the value of the named attribute in the inside of a tag.
