@@ -2,9 +2,9 @@ package policy
 
 import (
 	"bytes"
-	"strings"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
