@@ -190,9 +190,17 @@ func (in *Input) keywordHit(id uint32) bool {
 		x := st.of
 		st.kwHits.reset(x.nKw)
 		st.phrHits.reset(x.nKw)
+		// One pass over each lowercased text for all keyword lists, the
+		// words looked up as they are found: no word list is built.
 		for f := fieldContent; f <= fieldName; f++ {
-			for _, w := range in.words(f) {
-				for _, h := range x.words[w] {
+			lt := in.loweredText(f)
+			for i := 0; ; {
+				start, end := nextToken(lt, i)
+				if start < 0 {
+					break
+				}
+				i = end
+				for _, h := range x.words[lt[start:end]] {
 					if h.fields&(1<<f) == 0 {
 						continue
 					}

@@ -636,8 +636,22 @@ func parseDuration(s string) (time.Duration, error) {
 // appends them to dst. Rules and content are tokenized the same way, so a
 // keyword matches whole words only: "ass" does not match "class".
 func tokenize(s string, dst []string) []string {
-	start := -1
-	for i := 0; i < len(s); {
+	for i := 0; ; {
+		start, end := nextToken(s, i)
+		if start < 0 {
+			return dst
+		}
+		dst = append(dst, s[start:end])
+		i = end
+	}
+}
+
+// nextToken returns the bounds of the first word of s at or after i, or
+// -1, -1 when there is none. Words are runs of letters, digits and
+// nonspacing marks.
+func nextToken(s string, i int) (start, end int) {
+	start = -1
+	for i < len(s) {
 		r, size := rune(s[i]), 1
 		if r >= utf8.RuneSelf {
 			r, size = utf8.DecodeRuneInString(s[i:])
@@ -649,15 +663,14 @@ func tokenize(s string, dst []string) []string {
 				start = i
 			}
 		} else if start >= 0 {
-			dst = append(dst, s[start:i])
-			start = -1
+			return start, i
 		}
 		i += size
 	}
 	if start >= 0 {
-		dst = append(dst, s[start:])
+		return start, len(s)
 	}
-	return dst
+	return -1, -1
 }
 
 // fmtDuration writes a duration compactly for people: 1h, 90s, 1h30m, 7d.
