@@ -184,6 +184,20 @@ var smallBounds = sizeBounds{str: 1 << 20, list: 4096}
 // small reports whether the input is within smallBounds, for the
 // variables of the envelope and, when content is set, of the content.
 func (in *Input) small(content bool) bool {
+	done, yes := stSmallEnv, stSmallEnvYes
+	if content {
+		done, yes = stSmallAll, stSmallAllYes
+	}
+	if in.state2&done == 0 {
+		in.state2 |= done
+		if in.isSmall(content) {
+			in.state2 |= yes
+		}
+	}
+	return in.state2&yes != 0
+}
+
+func (in *Input) isSmall(content bool) bool {
 	lim := int(smallBounds.str)
 	for _, s := range []string{in.ID, in.activityType(), in.Actor, in.host(), in.ObjectID, in.objectType()} {
 		if len(s) > lim {

@@ -153,6 +153,10 @@ const (
 const (
 	stTokens uint8 = 1 << iota
 	stJoined
+	stSmallEnv // small(false) computed, result in stSmallEnvYes
+	stSmallEnvYes
+	stSmallAll // small(true) computed, result in stSmallAllYes
+	stSmallAllYes
 )
 
 // activityType returns the activity type, parsing Raw when the caller did

@@ -181,8 +181,9 @@ func mediaTypeMatch(pattern, mt string) bool {
 }
 
 func condMediaTypes(l []string) cond {
-	// No media type matches a post without attachments.
-	return cond{cost: costContent, want: strings.Join(l, ", "), gate: gateMedia,
+	// The prefilter indexes the patterns (see prefilter.go); the
+	// condition still runs for the rules it leaves.
+	return cond{cost: costContent, want: strings.Join(l, ", "), gate: gateMedia, gateVals: l,
 		match: func(in *Input) bool {
 			c, _ := in.Content()
 			for _, mt := range c.MediaTypes {

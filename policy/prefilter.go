@@ -1,6 +1,9 @@
 package policy
 
-import "math/bits"
+import (
+	"math/bits"
+	"strings"
+)
 
 // The chain prefilter keeps the rule loop from visiting rules that cannot
 // match. Most rules of a large chain are narrow: a type, a domain list, a
@@ -55,6 +58,9 @@ type prefilter struct {
 	byType map[string][]uint64
 	byActr map[string][]uint64
 	byTag  map[string][]uint64
+	// Media type patterns: by pattern, by major type, and by major type
+	// for patterns ending in "/*" (see mediaTypeMatch).
+	byMedia, byMajor, byMajorWild map[string][]uint64
 	// condIndex ids of domain, keyword and link conditions → the rule
 	// index whose gate each is, -1 for conditions of unless blocks.
 	domRule, kwRule, lnkRule []int32
@@ -121,6 +127,15 @@ func buildPrefilter(rules []*rule, x *condIndex) *prefilter {
 			case gateHashtags:
 				for _, h := range c.gateVals {
 					index(&p.byTag, h, i)
+				}
+			case gateMedia:
+				for _, pat := range c.gateVals {
+					index(&p.byMedia, pat, i)
+					major, _, _ := strings.Cut(pat, "/")
+					index(&p.byMajor, major, i)
+					if strings.HasSuffix(pat, "/*") {
+						index(&p.byMajorWild, major, i)
+					}
 				}
 			case gateDomain:
 				p.domRule[c.domIdx.id] = int32(i)
@@ -252,8 +267,16 @@ func (p *prefilter) apply(in *Input, st *pfState, need uint16) {
 				}
 			}
 		case gateMedia:
-			if c, _ := in.Content(); len(c.MediaTypes) > 0 {
-				pass = orSet(pass, p.gated[k])
+			// Exactly the patterns mediaTypeMatch accepts for some type.
+			c, _ := in.Content()
+			for _, mt := range c.MediaTypes {
+				major, sub, _ := strings.Cut(mt, "/")
+				pass = orSet(pass, p.byMedia[mt])
+				pass = orSet(pass, p.byMedia["*/*"])
+				pass = orSet(pass, p.byMajorWild[major])
+				if sub == "*" {
+					pass = orSet(pass, p.byMajor[major])
+				}
 			}
 		case gateLanguage:
 			if c, _ := in.Content(); len(c.Languages) > 0 {

@@ -22,7 +22,7 @@ var (
 	pfTags     = []string{"spam", "news", "art"}
 	pfRegexes  = []string{`(?i)spam`, `(?i)(buy|sell)\s+now`, `casino\d+`, `(?i)\b(viagra|casino|crypto)\b`, `^$`, `x*`, `(?i)kelvin`, `https?://bit\.ly/\w+`, `(?i)(free|cheap)\s+(followers|likes)`, `SPAM|Spam`, `[a-z]+\d`}
 	pfExprs    = []string{"size(mentions) > 1", "attachments > 0 && mentions.exists(m, m.endsWith(\"/2\"))", "content.contains(\"free\")", "!known_actor || local_followers > 0"}
-	pfMedia    = []string{"image/*", "video/mp4", "*/*"}
+	pfMedia    = []string{"image/*", "video/mp4", "*/*", "image/png", "audio/*"}
 	pfLangs    = []string{"en", "de", "en-gb"}
 	pfActions  = []string{"report", "sensitive", "quarantine", "silence", "delist", "cw", "reject", "accept"}
 	pfFields   = []string{"[content]", "[summary]", "[content, summary, name]"}
@@ -144,7 +144,12 @@ func randomActivity(r *rand.Rand) []byte {
 	}
 	var att []string
 	for range r.IntN(3) {
-		att = append(att, fmt.Sprintf(`{"type":"Document","mediaType":%q}`, pick(r, []string{"image/png", "video/mp4", "audio/ogg"})))
+		if r.IntN(3) == 0 {
+			// Type only: known as "image/*" or "video/*".
+			att = append(att, fmt.Sprintf(`{"type":%q}`, pick(r, []string{"Image", "Video"})))
+			continue
+		}
+		att = append(att, fmt.Sprintf(`{"type":"Document","mediaType":%q}`, pick(r, []string{"image/png", "video/mp4", "audio/ogg", "Image/JPEG"})))
 	}
 	summary := ""
 	if r.IntN(3) == 0 {
