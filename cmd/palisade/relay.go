@@ -10,10 +10,6 @@ import (
 	"github.com/palisade-fedi/palisade/relay/relayactor"
 )
 
-// RelayActorURL is the relay (and instance) actor of a node whose base URL
-// is base ("https://HOST"): what WebFinger acct:relay@HOST resolves to.
-func RelayActorURL(base string) string { return base + "/actor" }
-
 // startRelay builds the relay actor, serves its documents on n.public and
 // its admin API on adminMux and, when relay.enabled, consumes the inbound
 // queue and feeds on eng's outcomes. stop cancels the consumer and waits

@@ -97,7 +97,10 @@ func (r *Relay) candidate(e *inbound.Entry) (candidate, bool) {
 		return skip("policy")
 	}
 	env, err := activity.Parse(e.Body)
-	if err != nil || !env.Public() {
+	// A LitePub relay actor announces only public posts, addressed to its
+	// followers (Pleroma's relay repeats with its own addressing), so an
+	// Announce by the subscribed relay actor itself needs no as:Public.
+	if err != nil || !(env.Public() || (e.Type == "Announce" && e.Actor == sub.Actor && sub.Style == "litepub")) {
 		return skip("not_public")
 	}
 	c := candidate{e: *e, origins: []string{dom}}

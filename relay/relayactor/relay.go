@@ -191,7 +191,7 @@ func New(o Options) (*Relay, error) {
 	}
 	r := &Relay{
 		o:        o,
-		actorID:  o.BaseURL + "/actor",
+		actorID:  ActorURL(o.BaseURL),
 		inbox:    o.BaseURL + "/inbox",
 		follower: o.BaseURL + "/actor/followers",
 		log:      o.Logger,
@@ -211,6 +211,10 @@ type refuseAll struct{}
 func (refuseAll) RoundTrip(*http.Request) (*http.Response, error) {
 	return nil, errors.New("relayactor: no HTTP client configured")
 }
+
+// ActorURL is the relay (and instance) actor of a node whose base URL is
+// base ("https://HOST"): what WebFinger acct:relay@HOST resolves to.
+func ActorURL(base string) string { return strings.TrimSuffix(base, "/") + "/actor" }
 
 // ActorID returns the relay actor's id, BaseURL+"/actor": what WebFinger
 // acct:relay@HOST resolves to.

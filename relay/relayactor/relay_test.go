@@ -72,7 +72,8 @@ func TestMastodonAndLitePubSubscribeAndReceiveFanOut(t *testing.T) {
 	}
 	// A LitePub relay's Announce is re-announced to the others.
 	pobj := p.base + "/objects/9"
-	h.push(p.actorID, "Announce", pobj, policy.Accept, map[string]any{"object": pobj, "to": []string{activity.PublicCollection}})
+	// Pleroma's relay addresses its Announces to its followers.
+	h.push(p.actorID, "Announce", pobj, policy.Accept, map[string]any{"object": pobj, "to": []string{p.actorID + "/followers"}})
 	waitFor(t, "the re-announce", func() bool { return len(m.received("Announce")) == 1 && len(m2.received("Announce")) == 2 })
 	if a := m.received("Announce")[0]; a.Object != pobj {
 		t.Errorf("m got %+v, want an Announce of %s", a, pobj)
