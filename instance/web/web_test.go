@@ -220,8 +220,8 @@ func TestNodeInfoAndHostMeta(t *testing.T) {
 			t.Fatalf("nodeinfo %s: %d %s", v, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
 		var d struct {
-			Version  string
-			Software struct{ Name, Version string }
+			Version   string
+			Software  struct{ Name, Version string }
 			Protocols []string
 			Usage     struct {
 				Users      struct{ Total, ActiveMonth, ActiveHalfyear int }
