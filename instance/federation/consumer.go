@@ -173,25 +173,46 @@ func (c *Consumer) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	for ctx.Err() == nil {
-		notify := c.o.Queue.Notify() // before Claim: an append in between still wakes us
-		n, err := c.Step(ctx)
-		if err != nil {
+	// Two stages overlap: while one batch's transaction runs in Postgres,
+	// the next is claimed, decoded and prepared (CPU here). Claiming ahead
+	// is safe: the next batch's rows go in only after this one commits, and
+	// everything is idempotent anyway.
+	prepared := make(chan *batch, 1)
+	go func() {
+		defer close(prepared)
+		for ctx.Err() == nil {
+			notify := c.o.Queue.Notify() // before Claim: an append in between still wakes us
+			b, err := c.claim(ctx)
+			if err != nil {
+				c.log.Error("claiming from the inbound queue failed", "err", err)
+				sleep(ctx, time.Second)
+				continue
+			}
+			if b != nil {
+				select {
+				case prepared <- b:
+				case <-ctx.Done():
+				}
+				continue
+			}
+			select {
+			case <-notify:
+			case <-ctx.Done():
+			case <-time.After(time.Second): // expired leases hand entries out again without a notify
+			}
+		}
+	}()
+	for b := range prepared {
+		if err := c.commit(ctx, b); err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			c.log.Error("inbound batch failed; it will be retried after its lease", "err", err)
+			c.log.Error("inbound batch failed; it will be retried after its lease", "err", err, "entries", len(b.items))
 			sleep(ctx, time.Second)
-			continue
 		}
-		if n > 0 {
-			continue
-		}
-		select {
-		case <-notify:
-		case <-ctx.Done():
-		case <-time.After(time.Second): // leases expiring hand entries out again without a notify
-		}
+	}
+	cancel()
+	for range prepared { // let the claimer finish; its batch stays unacked
 	}
 	return nil
 }
@@ -214,45 +235,76 @@ func (c *Consumer) Close() error {
 }
 
 // Step claims one batch, processes it and acks it, and returns how many
-// entries it took (0: the queue had nothing for us). Run calls it in a
-// loop; tests and benchmarks call it directly.
+// entries it took (0: the queue had nothing for us). Tests call it
+// directly; Run pipelines the same two stages.
 func (c *Consumer) Step(ctx context.Context) (int, error) {
+	b, err := c.claim(ctx)
+	if err != nil || b == nil {
+		return 0, err
+	}
+	if err := c.commit(ctx, b); err != nil {
+		return 0, err
+	}
+	return len(b.items), nil
+}
+
+// batch is a claimed and prepared batch waiting for its transaction.
+type batch struct {
+	items []*item
+	seqs  []uint64
+	start time.Time
+}
+
+// claim is the first stage: claim, decode and prepare (everything that
+// needs no transaction, fetches included). nil: nothing to claim.
+func (c *Consumer) claim(ctx context.Context) (*batch, error) {
 	claimed, err := c.group.Claim(c.o.BatchSize, c.o.Lease)
 	if err != nil {
-		return 0, fmt.Errorf("federation: claim: %w", err)
+		return nil, fmt.Errorf("federation: claim: %w", err)
 	}
 	if len(claimed) == 0 {
-		return 0, nil
+		return nil, nil
 	}
-	start := c.o.Now()
-	items := make([]*item, len(claimed))
-	seqs := make([]uint64, len(claimed))
+	b := &batch{items: make([]*item, len(claimed)), seqs: make([]uint64, len(claimed)), start: c.o.Now()}
+	parallel(len(claimed), func(i int) { b.items[i] = c.decode(claimed[i].Seq, claimed[i].Value) })
 	for i, cl := range claimed {
-		items[i] = c.decode(cl.Seq, cl.Value)
-		seqs[i] = cl.Seq
+		b.seqs[i] = cl.Seq
 	}
-	if err := c.process(ctx, items, nil); err != nil {
-		return 0, err
+	c.prepare(ctx, b.items)
+	return b, nil
+}
+
+// commit is the second stage: the transaction, then deliveries, then the
+// ack. An error leaves the batch unacked, to be handed out again after its
+// lease (and redone idempotently).
+func (c *Consumer) commit(ctx context.Context, b *batch) error {
+	if err := c.applyTx(ctx, b.items, nil); err != nil {
+		return err
 	}
 	if c.afterCommit != nil {
 		if err := c.afterCommit(); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	c.deliver(items)
-	if err := c.group.Ack(seqs...); err != nil {
-		return 0, fmt.Errorf("federation: ack after commit (the batch will be redone, idempotently): %w", err)
+	c.deliver(b.items)
+	if err := c.group.Ack(b.seqs...); err != nil {
+		return fmt.Errorf("federation: ack after commit (the batch will be redone, idempotently): %w", err)
 	}
-	c.m.batch.Observe(c.o.Now().Sub(start).Seconds())
-	c.report(items)
-	return len(claimed), nil
+	c.m.batch.Observe(c.o.Now().Sub(b.start).Seconds())
+	c.report(b.items)
+	return nil
 }
 
-// process prepares items (decoding done; actors and objects resolved and
-// fetched) and applies them in one transaction. inTx, if set, runs first
-// inside that transaction (ReleaseQuarantined records the release there).
+// process prepares items and applies them in one transaction; inTx, if
+// set, runs first inside it (ReleaseQuarantined records the release there).
 func (c *Consumer) process(ctx context.Context, items []*item, inTx func(tx *data.Store) error) error {
 	c.prepare(ctx, items)
+	return c.applyTx(ctx, items, inTx)
+}
+
+// applyTx applies prepared items in one transaction and, once it has
+// committed, runs the cache updates the handlers registered.
+func (c *Consumer) applyTx(ctx context.Context, items []*item, inTx func(tx *data.Store) error) error {
 	var effects []func()
 	err := c.o.Store.Tx(ctx, func(tx *data.Store) error {
 		effects = effects[:0]

@@ -152,51 +152,11 @@ func (c *Consumer) account(ctx context.Context, tx *data.Store, uri string) (*da
 // activity is retried under its own savepoint so one bad row cannot sink
 // the others.
 func (c *Consumer) applyCreates(ctx context.Context, tx *data.Store, run []*item, effects *[]func()) error {
-	// Mentioned accounts: cached, else one query.
-	var missing []string
-	for _, it := range run {
-		for _, href := range it.obj.Mentions() {
-			if c.cached(href) == nil {
-				missing = append(missing, href)
-			}
-		}
-	}
-	if len(missing) > 0 {
-		slices.Sort(missing)
-		got, err := tx.AccountsByURI(ctx, slices.Compact(missing))
-		if err != nil {
-			return err
-		}
-		for _, a := range got {
-			c.remember(a)
-		}
-	}
-	known := map[string]*data.Account{}
-	build := func(it *item) []*data.Status {
-		var sts []*data.Status
-		for _, ex := range it.extra {
-			for _, href := range ex.obj.Mentions() {
-				if a := c.cached(href); a != nil {
-					known[href] = a
-				}
-			}
-			// Fetched to link a reply: not seen by the policy engine, so
-			// stored as the author's standing (silenced) allows, unranked.
-			sts = append(sts, NoteToStatus(ex.obj, ex.author, known, policy.Record{}, it.e.Received))
-		}
-		for _, href := range it.obj.Mentions() {
-			if a := c.cached(href); a != nil {
-				known[href] = a
-			}
-		}
-		return append(sts, NoteToStatus(it.obj, it.actor, known, it.rec, it.e.Received))
-	}
 	var all []*data.Status
 	own := make([]*data.Status, len(run))
 	for i, it := range run {
-		sts := build(it)
-		own[i] = sts[len(sts)-1]
-		all = append(all, sts...)
+		own[i] = it.sts[len(it.sts)-1]
+		all = append(all, it.sts...)
 	}
 	var mine []func()
 	err := tx.Tx(ctx, func(sp *data.Store) error {
@@ -219,7 +179,7 @@ func (c *Consumer) applyCreates(ctx context.Context, tx *data.Store, run []*item
 	}
 	c.log.Warn("a run of Creates failed together; retrying them one by one", "n", len(run), "err", err)
 	for _, it := range run {
-		sts := build(it)
+		sts := it.sts
 		st := sts[len(sts)-1]
 		if err := c.savepoint(ctx, tx, it, effects, func(ctx context.Context, sp *data.Store, it *item, eff *[]func()) error {
 			created, err := sp.InsertStatuses(ctx, sts)

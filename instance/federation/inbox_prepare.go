@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/palisade-fedi/palisade/instance/content"
 	"github.com/palisade-fedi/palisade/instance/data"
@@ -37,13 +40,14 @@ type item struct {
 	mods policy.Modifiers // the decision's modifiers plus its action's own
 	act  *activity.Activity
 
-	actor  *data.Account      // the verified sender, resolved
-	obj    *activity.Object   // the note of a Create or Update
-	extra  []fetchedNote      // fetched parent or boosted object, stored first
-	target *data.Account      // a Move's new account
-	quar   bool               // held for a moderator
-	reled  bool               // being released from quarantine: do not hold again
-	done   bool               // outcome decided before the transaction
+	actor  *data.Account    // the verified sender, resolved
+	obj    *activity.Object // the note of a Create or Update
+	extra  []fetchedNote    // fetched parent or boosted object, stored first
+	sts    []*data.Status   // a Create's rows: the fetched parent (if any), then its own
+	target *data.Account    // a Move's new account
+	quar   bool             // held for a moderator
+	reled  bool             // being released from quarantine: do not hold again
+	done   bool             // outcome decided before the transaction
 	result string
 	reason string
 	detail string
@@ -267,6 +271,94 @@ func (c *Consumer) prepare(ctx context.Context, items []*item) {
 			it.target = t
 		}
 	}
+	c.fetchReferenced(ctx, items, wanted, &budget)
+	c.buildStatuses(ctx, items)
+}
+
+// buildStatuses converts the notes of the batch's Creates into rows (the
+// sanitiser is most of the cost), on all cores.
+func (c *Consumer) buildStatuses(ctx context.Context, items []*item) {
+	var hrefs []string
+	var creates []*item
+	for _, it := range items {
+		if it.done || it.quar || it.act.Type != "Create" || it.obj == nil {
+			continue
+		}
+		creates = append(creates, it)
+		for _, o := range append([]*activity.Object{it.obj}, extraObjects(it)...) {
+			for _, h := range o.Mentions() {
+				if c.cached(h) == nil {
+					hrefs = append(hrefs, h)
+				}
+			}
+		}
+	}
+	c.loadAccounts(ctx, hrefs)
+	parallel(len(creates), func(i int) {
+		it := creates[i]
+		it.sts = it.sts[:0]
+		for _, ex := range it.extra {
+			// Fetched to link a reply: the policy engine never saw it, so
+			// it is stored as its author's standing (silenced) allows.
+			it.sts = append(it.sts, NoteToStatus(ex.obj, ex.author, c.mentioned(ex.obj), policy.Record{}, it.e.Received))
+		}
+		it.sts = append(it.sts, NoteToStatus(it.obj, it.actor, c.mentioned(it.obj), it.rec, it.e.Received))
+	})
+}
+
+func extraObjects(it *item) []*activity.Object {
+	var out []*activity.Object
+	for _, ex := range it.extra {
+		out = append(out, ex.obj)
+	}
+	return out
+}
+
+// mentioned returns the known accounts o mentions, by actor id.
+func (c *Consumer) mentioned(o *activity.Object) map[string]*data.Account {
+	hrefs := o.Mentions()
+	if len(hrefs) == 0 {
+		return nil
+	}
+	m := make(map[string]*data.Account, len(hrefs))
+	for _, h := range hrefs {
+		if a := c.cached(h); a != nil {
+			m[h] = a
+		}
+	}
+	return m
+}
+
+// parallel runs f(0..n-1) on GOMAXPROCS goroutines.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			f(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// fetchReferenced fetches the boosted posts and reply parents (one level)
+// the batch refers to and that are not stored here.
+func (c *Consumer) fetchReferenced(ctx context.Context, items []*item, wanted []string, budget *int) {
 	if len(wanted) == 0 {
 		return
 	}
@@ -293,7 +385,7 @@ func (c *Consumer) prepare(ctx context.Context, items []*item) {
 		}
 		f, seen := fetched[uri]
 		if !seen {
-			f = c.fetchNote(ctx, uri, &budget)
+			f = c.fetchNote(ctx, uri, budget)
 			fetched[uri] = f
 		}
 		if f != nil {
