@@ -359,9 +359,28 @@ func (d *jdoc) str(sp jspan) string {
 	return decodeJSONString(body)
 }
 
+// owned returns the string at sp decoded into a new buffer the caller
+// owns (nil if sp is not a string), as str would return it.
+func (d *jdoc) owned(sp jspan) []byte {
+	if !sp.ok() || d.b[sp.s] != '"' {
+		return nil
+	}
+	body := d.b[sp.s+1 : sp.e-1]
+	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+		return bytes.Clone(body)
+	}
+	return decodeJSONBytes(body)
+}
+
 // decodeJSONString decodes the inside of a validated JSON string; invalid
 // UTF-8 and lone surrogates become U+FFFD, as encoding/json does.
 func decodeJSONString(body []byte) string {
+	out := decodeJSONBytes(body)
+	return unsafe.String(unsafe.SliceData(out), len(out)) // out is not used again
+}
+
+// decodeJSONBytes is decodeJSONString into a new buffer.
+func decodeJSONBytes(body []byte) []byte {
 	valid := utf8.Valid(body) // escapes are ASCII: runs of a valid body are valid
 	out := make([]byte, 0, len(body))
 	for i := 0; i < len(body); {
@@ -415,7 +434,7 @@ func decodeJSONString(body []byte) string {
 		}
 		i += 2
 	}
-	return unsafe.String(unsafe.SliceData(out), len(out)) // out is not used again
+	return out
 }
 
 // appendValidUTF8 appends b with each invalid byte replaced by U+FFFD, as

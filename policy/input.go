@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // Facts is what the policy cannot know by itself about an actor. The caller
@@ -593,7 +594,9 @@ func (in *Input) parseRaw() error {
 	})
 
 	// Text.
-	content := d.str(o.content)
+	// The content is decoded into a buffer of its own and stripped in
+	// place: one copy of the text instead of two.
+	content := d.owned(o.content)
 	var firstLangText jspan
 	d.members(o.contentMap, func(k []byte, v jspan) {
 		lang := strings.ToLower(string(k))
@@ -603,15 +606,16 @@ func (in *Input) parseRaw() error {
 		}
 	})
 	slices.Sort(c.Languages)
-	if content == "" {
-		content = d.str(firstLangText)
+	if len(content) == 0 {
+		content = d.owned(firstLangText)
 	}
-	c.Content = stripHTML(content, func(href, class string) {
+	c.Content = stripHTMLInPlace(content, func(href, class string) {
 		if strings.Contains(class, "mention") || strings.Contains(class, "hashtag") || slices.Contains(skipHref, href) {
 			return
 		}
-		if h := hostOf(href); h != "" {
-			c.LinkDomains = appendUnique(c.LinkDomains, h)
+		// href aliases the buffer being stripped: keep a copy.
+		if h := hostOf(href); h != "" && (len(c.LinkDomains) >= 4096 || !slices.Contains(c.LinkDomains, h)) {
+			c.LinkDomains = append(c.LinkDomains, strings.Clone(h))
 		}
 	})
 	c.Summary = stripHTML(d.str(o.summary), nil)
@@ -698,14 +702,30 @@ func hostOf(u string) string {
 // deliberately small scanner: rules only need the words and the links, and
 // remote HTML was already sanitised by its sender or will be by the instance.
 func stripHTML(s string, onLink func(href, class string)) string {
+	return stripHTMLTo(s, nil, onLink)
+}
+
+// stripHTMLInPlace is stripHTML writing the text over buf, which it owns
+// from then on: the text is never longer than the HTML, and each byte is
+// written only after it was read. The strings passed to onLink alias buf
+// and are overwritten later: onLink must copy what it keeps.
+func stripHTMLInPlace(buf []byte, onLink func(href, class string)) string {
+	return stripHTMLTo(unsafe.String(unsafe.SliceData(buf), len(buf)), buf[:0], onLink)
+}
+
+// stripHTMLTo is stripHTML appending the text to dst (a new buffer when
+// nil); dst may share s's memory from its start (stripHTMLInPlace).
+func stripHTMLTo(s string, dst []byte, onLink func(href, class string)) string {
 	if strings.IndexByte(s, '<') < 0 {
 		if strings.IndexByte(s, '&') < 0 {
 			return s
 		}
 		return html.UnescapeString(s)
 	}
-	var b strings.Builder
-	b.Grow(len(s))
+	out := dst
+	if out == nil {
+		out = make([]byte, 0, len(s))
+	}
 	for i := 0; i < len(s); {
 		if s[i] != '<' {
 			// Copy the run of text up to the next tag in one go.
@@ -713,7 +733,7 @@ func stripHTML(s string, onLink func(href, class string)) string {
 			if j < 0 {
 				j = len(s) - i
 			}
-			b.WriteString(s[i : i+j])
+			out = append(out, s[i:i+j]...) // memmove: overlap is fine
 			i += j
 			continue
 		}
@@ -747,8 +767,8 @@ func stripHTML(s string, onLink func(href, class string)) string {
 		}
 		switch strings.ToLower(name) {
 		case "br", "p", "div", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "tr":
-			if b.Len() > 0 {
-				b.WriteByte('\n')
+			if len(out) > 0 {
+				out = append(out, '\n')
 			}
 		case "a":
 			if onLink != nil && !strings.HasPrefix(tag, "/") {
@@ -756,7 +776,7 @@ func stripHTML(s string, onLink func(href, class string)) string {
 			}
 		}
 	}
-	return strings.TrimSpace(html.UnescapeString(b.String()))
+	return strings.TrimSpace(html.UnescapeString(unsafe.String(unsafe.SliceData(out), len(out))))
 }
 
 // indexNameEnd is strings.IndexAny(s, " \t\n\r/") (without the slash

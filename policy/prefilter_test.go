@@ -292,3 +292,27 @@ func TestRegexFilterIsNecessary(t *testing.T) {
 		}
 	}
 }
+
+// TestContentStrippedInPlace: the content's text is written over its
+// decoding buffer; link domains read from tags earlier in that buffer must
+// survive the text written over them later.
+func TestContentStrippedInPlace(t *testing.T) {
+	var html strings.Builder
+	var want []string
+	for i := range 20 {
+		fmt.Fprintf(&html, `<p>para %d with a <a href=\"https://host%d.example/x?q=1\" class=\"\">link</a> and \u003cb\u003ebold\u003c/b\u003e text that is long enough to overwrite what came before it</p>`, i, i)
+		want = append(want, fmt.Sprintf("host%d.example", i))
+	}
+	raw := []byte(`{"type":"Create","actor":"https://a.example/u/x","object":{"type":"Note","content":"` + html.String() + `"}}`)
+	in, err := InputFromActivity(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := in.Content()
+	if !slices.Equal(c.LinkDomains, want) {
+		t.Fatalf("link domains %q, want %q", c.LinkDomains, want)
+	}
+	if !strings.HasPrefix(c.Content, "para 0 with a link and bold text") || !strings.HasSuffix(c.Content, "para 19 with a link and bold text that is long enough to overwrite what came before it") || strings.Contains(c.Content, "<") {
+		t.Fatalf("content %q", c.Content)
+	}
+}
