@@ -21,6 +21,7 @@ const fetchTimeout = 15 * time.Second
 // remoteActor is what the relay needs of a follower's actor document.
 type remoteActor struct {
 	ID        string `json:"id"`
+	Type      string `json:"type"`
 	Inbox     string `json:"inbox"`
 	Endpoints struct {
 		SharedInbox string `json:"sharedInbox"`

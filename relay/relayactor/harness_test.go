@@ -90,10 +90,11 @@ type peer struct {
 	actorID  string
 	relayPub crypto.PublicKey
 
-	down atomic.Bool // answer 503 to every POST
-	mu   sync.Mutex
-	got  []received
-	bad  []string
+	actorType string      // "Application" unless set
+	down      atomic.Bool // answer 503 to every POST
+	mu        sync.Mutex
+	got       []received
+	bad       []string
 }
 
 func newPeer(t testing.TB, style string) *peer {
@@ -115,9 +116,13 @@ func newPeer(t testing.TB, style string) *peer {
 func (p *peer) serve(w http.ResponseWriter, r *http.Request, key *rsa.PrivateKey) {
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == strings.TrimPrefix(p.actorID, p.base):
+		typ := p.actorType
+		if typ == "" {
+			typ = "Application"
+		}
 		w.Header().Set("Content-Type", "application/activity+json")
 		json.NewEncoder(w).Encode(map[string]any{
-			"@context": asContext, "id": p.actorID, "type": "Application", "preferredUsername": "relay",
+			"@context": asContext, "id": p.actorID, "type": typ, "preferredUsername": "relay",
 			"inbox": p.actorID + "/inbox", "endpoints": map[string]string{"sharedInbox": p.base + "/inbox"},
 			"publicKey": map[string]string{"id": p.actorID + "#main-key", "owner": p.actorID, "publicKeyPem": pubPEM(key)},
 		})

@@ -170,6 +170,18 @@ func TestApprovalModeKeepsRequestsPendingUntilApproved(t *testing.T) {
 	b.check()
 }
 
+func TestAPersonFollowingTheRelayActorIsNotSubscribed(t *testing.T) {
+	h := newHarness(t, nil)
+	p := newPeer(t, "litepub")
+	p.actorType = "Person"
+	h.follow(p)
+	waitFor(t, "the Reject", func() bool { return len(p.received("Reject")) == 1 })
+	if _, ok := h.row(p.domain); ok || len(p.received("Accept")) != 0 || len(p.received("Follow")) != 0 {
+		t.Error("a Person following the relay actor was subscribed (or followed back)")
+	}
+	p.check()
+}
+
 func TestAllowlistModeAndBlocks(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Mode = ModeAllowlist })
 	a, b := newPeer(t, "mastodon"), newPeer(t, "mastodon")

@@ -65,15 +65,18 @@ func (r *Relay) follow(ctx context.Context, e *inbound.Entry, style string) erro
 		return nil
 	}
 	f := followRef{ID: e.ActivityID, Type: "Follow", Actor: e.Actor, Object: e.ObjectID}
-	refuse := !r.allowed(hostname) || (exists && row.State == pg.RelayBlocked) ||
+	// A person following @relay@HOST is not an instance subscribing:
+	// LitePub relay actors are Application (Pleroma, Akkoma) or Service.
+	notRelay := style == "litepub" && a.Type != "Application" && a.Type != "Service"
+	refuse := notRelay || !r.allowed(hostname) || (exists && row.State == pg.RelayBlocked) ||
 		(r.o.Mode == ModeAllowlist && !(exists && (row.State == pg.RelayAllowed || row.State == pg.RelayActive)))
 	if refuse {
 		r.m.subscriptions.WithLabelValues("refused").Inc()
-		r.log.Info("relay: subscription refused", "domain", dom, "mode", r.o.Mode)
+		r.log.Info("relay: subscription refused", "domain", dom, "actor", e.Actor, "mode", r.o.Mode, "not_a_relay_actor", notRelay)
 		if err := r.send(r.answerFollow("Reject", f), a.Inbox); err != nil {
 			return err
 		}
-		if exists && row.State != pg.RelayBlocked {
+		if exists && row.State != pg.RelayBlocked && !notRelay {
 			if err := r.o.DB.DeleteRelaySubscriber(ctx, dom); err != nil && !errors.Is(err, pg.ErrNotFound) {
 				return err
 			}
