@@ -71,6 +71,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Remote documents the inbound consumer fetched, by kind (actor, object) and result (ok, error, budget).",
 		}, []string{"kind", "result"}),
 	}
+	// Series that exist from start-up, so dashboards and the metrics
+	// catalogue test see the families before any traffic.
+	for typ := range typeLabels {
+		m.inbound.WithLabelValues(typ, resultStored, reasonOK)
+	}
+	m.inbound.WithLabelValues("other", resultIgnored, reasonUnsupported)
+	for _, kind := range []string{"actor", "object"} {
+		for _, r := range []string{"ok", "error", "budget"} {
+			m.fetches.WithLabelValues(kind, r)
+		}
+	}
 	if reg != nil {
 		for _, col := range []prometheus.Collector{m.inbound, m.batch, m.fetches} {
 			if err := reg.Register(col); err != nil {
