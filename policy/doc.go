@@ -22,11 +22,14 @@
 //	if d.RateLimited { 429, Retry-After: d.RetryAfter }
 //	rec := policy.NewRecord(now, in, &d) // append rec.MarshalBinary() to the decision log
 //
-// Simple expressions (counts, sizes, ages compared with constants) are
+// Simple expressions (counts, sizes, ages compared with constants, string
+// contains/startsWith/endsWith, exists/all over the list variables) are
 // compiled to Go closures; others run on CEL under a cost limit. Domain,
 // link-domain and keyword conditions of the whole chain are answered from
 // one index per snapshot, so their cost does not grow with the number of
-// rules.
+// rules, and a prefilter built from the type, actor, domain, keyword, link,
+// hashtag, regex-literal, media-type and language conditions of every rule
+// keeps a decision from visiting rules that cannot match (prefilter.go).
 //
 // Callers act on Decision.Action and Decision.Modifiers together: Action is
 // the strongest action that fired (see Action.Stronger), Modifiers carries

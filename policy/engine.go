@@ -329,8 +329,10 @@ func (s *Snapshot) decide(in *Input, rl *rateLimiter, ex *Explanation) Decision 
 	typ := in.activityType()
 	d.Bypassed = len(s.rules) > 0 && (typ == "Undo" || typ == "Delete") && in.knownActor()
 	stopped := ""
-	// Decisions visit only the rules the prefilter leaves; explanations
-	// visit every rule, so they also check the prefilter's exactness.
+	// Decisions visit only the rules the prefilter leaves (prefilter.go);
+	// explanations visit every rule and run all its conditions. The
+	// prefilter only drops rules that cannot match, so both reach the same
+	// decision (TestPrefilterMatchesChain).
 	if ex == nil && len(s.rules) > 0 {
 		s.pre.start(in, &in.pf)
 	}

@@ -199,10 +199,13 @@ type pfState struct {
 // start resets st for p and applies the envelope gates.
 func (p *prefilter) start(in *Input, st *pfState) {
 	st.of, st.done = p, 0
-	if p.words <= len(st.inline) {
+	switch {
+	case p.words <= len(st.inline):
 		st.cand, st.pass = st.inline[:p.words], st.pinl[:p.words]
-	} else if cap(st.cand) < p.words {
+	case cap(st.cand) < p.words || cap(st.pass) < p.words:
 		st.cand, st.pass = make([]uint64, p.words), make([]uint64, p.words)
+	default: // kept from a larger snapshot
+		st.cand, st.pass = st.cand[:p.words], st.pass[:p.words]
 	}
 	copy(st.cand, p.all)
 	if env := p.has & envelopeGates; env != 0 {

@@ -316,3 +316,26 @@ func TestContentStrippedInPlace(t *testing.T) {
 		t.Fatalf("content %q", c.Content)
 	}
 }
+
+// TestPrefilterAcrossSnapshots: an Input evaluated on a large snapshot and
+// then on a smaller one (a reload in between) sees only the second's rules.
+func TestPrefilterAcrossSnapshots(t *testing.T) {
+	rules := func(n int, action string) *Snapshot {
+		var b strings.Builder
+		b.WriteString("rules:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "  - id: r%d\n    match: {type: Create}\n    action: %s\n", i, action)
+		}
+		return mustCompile(t, Source{RuleFiles: []RuleFile{{Name: "r.yaml", Data: []byte(b.String())}}})
+	}
+	in := note("https://a.example/u/x", "hello")
+	if d := rules(450, "report").Evaluate(in); len(d.Fired) != 450 {
+		t.Fatalf("first snapshot: %d rules fired, want 450", len(d.Fired))
+	}
+	if d := rules(300, "delist").Evaluate(in); len(d.Fired) != 300 || d.Action != Delist {
+		t.Fatalf("second snapshot: %d rules fired (%s), want 300 delist", len(d.Fired), d.String())
+	}
+	if d := rules(3, "sensitive").Evaluate(in); len(d.Fired) != 3 || d.Action != Sensitive {
+		t.Fatalf("third snapshot: %d rules fired (%s), want 3 sensitive", len(d.Fired), d.String())
+	}
+}
