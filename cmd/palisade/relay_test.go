@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -263,6 +264,37 @@ func TestServeRelaysBetweenMastodonAndLitePubSubscribers(t *testing.T) {
 		_, body := get(pub, "/relay/subscribers.json", "")
 		return strings.Contains(string(body), `"count":1`)
 	})
+	// The CLI, as an admin runs it against this node.
+	cliCfg := filepath.Join(t.TempDir(), "palisade.yaml")
+	os.WriteFile(cliCfg, []byte(fmt.Sprintf("data_dir: %s\nlisten:\n  admin: %s\n", cfg.DataDir, admin)), 0o644)
+	liteDomain := strings.TrimPrefix(lite.srv.URL, "http://")
+	code, out := runCLI(t, "relay", "subscribers", "list", "--config", cliCfg)
+	if code != 0 || !strings.Contains(out, liteDomain) || !strings.Contains(out, "1 active, 0 pending, 0 allowed, 0 blocked") {
+		t.Errorf("relay subscribers list: %d %s", code, out)
+	}
+	if code, out = runCLI(t, "relay", "subscribers", "block", "spam.example", "--note", "spam relay", "--config", cliCfg); code != 0 || !strings.Contains(out, "blocked spam.example") {
+		t.Errorf("block: %d %s", code, out)
+	}
+	if code, out = runCLI(t, "relay", "subscribers", "approve", "friend.example", "--config", cliCfg); code != 0 {
+		t.Errorf("approve: %d %s", code, out)
+	}
+	if code, out = runCLI(t, "relay", "subscribers", "reject", "unknown.example", "--config", cliCfg); code == 0 || !strings.Contains(out, "not known to the relay") {
+		t.Errorf("reject of an unknown domain: %d %s; want an error naming it", code, out)
+	}
+	if code, out = runCLI(t, "relay", "subscribers", "remove", liteDomain, "--config", cliCfg); code != 0 || !strings.Contains(out, "removed "+liteDomain) {
+		t.Errorf("remove: %d %s", code, out)
+	}
+	// The removed LitePub relay is told: a Reject of its Follow and an
+	// Undo of the relay's follow-back.
+	waitUntil(t, "the goodbye to the removed subscriber", func() bool {
+		return len(lite.received("Reject")) == 1 && len(lite.received("Undo")) == 1
+	})
+	code, out = runCLI(t, "relay", "subscribers", "list", "--json", "--config", cliCfg)
+	var listed []relaySubscriberView
+	if err := json.Unmarshal([]byte(out), &listed); code != 0 || err != nil || len(listed) != 2 ||
+		listed[0].Domain != "friend.example" || listed[0].State != "allowed" || listed[1].State != "blocked" || listed[1].Note != "spam relay" {
+		t.Errorf("list --json after the changes: %d %s", code, out)
+	}
 	for _, p := range []*relayPeer{masto, lite} {
 		p.mu.Lock()
 		if len(p.refused) > 0 {
