@@ -32,14 +32,22 @@ func (s *Store) InsertOutbox(ctx context.Context, e *OutboxEntry) error {
 		return errorf(op, Invalid, "an outbox entry needs an actor and an activity")
 	}
 	e.CreatedAt = s.now()
-	e.ID = ids.New(e.CreatedAt)
 	inboxes := e.Inboxes
 	if inboxes == nil {
 		inboxes = []string{}
 	}
-	_, err := s.q.Exec(ctx, `INSERT INTO federation_outbox (id, actor, activity, inboxes, created_at)
-		VALUES ($1, $2, $3, $4, $5)`, e.ID, e.Actor, e.Activity, inboxes, e.CreatedAt)
-	return wrap(op, err, "")
+	// Nodes sharing the database mint ids independently: a collision
+	// retries with a fresh id (the entry has no natural key to find).
+	id, _, err := insertOnce(newID(e.CreatedAt), func(id int64) (bool, error) {
+		tag, err := s.q.Exec(ctx, `INSERT INTO federation_outbox (id, actor, activity, inboxes, created_at)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, id, e.Actor, e.Activity, inboxes, e.CreatedAt)
+		return err == nil && tag.RowsAffected() == 1, err
+	}, func() (int64, bool, error) { return 0, false, nil })
+	if err != nil {
+		return wrap(op, err, "")
+	}
+	e.ID = id
+	return nil
 }
 
 // DeleteOutbox removes an entry once the delivery engine holds it. A

@@ -145,9 +145,16 @@ func (h *Handler) follows(w http.ResponseWriter, r *http.Request, followers bool
 	if err != nil {
 		return err
 	}
+	hidden := h.o.HideNetwork != nil && h.o.HideNetwork(a)
 	if !paged {
-		return h.writeCollection(w, r, &activity.Collection{ID: coll, Type: "OrderedCollection", TotalItems: &total,
-			First: coll + "?page=true"})
+		c := &activity.Collection{ID: coll, Type: "OrderedCollection", TotalItems: &total}
+		if !hidden {
+			c.First = coll + "?page=true"
+		}
+		return h.writeCollection(w, r, c)
+	}
+	if hidden {
+		return errorf(http.StatusForbidden, "%s keeps this list private", a.Username)
 	}
 	es, err := list(r.Context(), a.ID, p)
 	if err != nil {

@@ -58,6 +58,12 @@ type Options struct {
 	NodeName string
 	// OpenRegistrations is NodeInfo's openRegistrations.
 	OpenRegistrations bool
+	// HideNetwork reports whether an account keeps its followers and
+	// following lists private (Mastodon's "hide your network"): the
+	// collections then show only totalItems and their pages are 403. The
+	// schema has no such setting yet; nil shows every account's lists, as
+	// Mastodon does by default.
+	HideNetwork func(a *data.Account) bool
 	// Logger receives one line per server error (default slog.Default()).
 	Logger *slog.Logger
 	// Now is the clock for signature windows and usage figures.

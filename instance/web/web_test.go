@@ -51,6 +51,7 @@ type fixture struct {
 	public, private   *data.Status
 	direct, unlisted  *data.Status
 	suspendedDomains  map[string]bool
+	hidden            map[int64]bool
 	authorizedFetchOn bool
 }
 
@@ -62,7 +63,7 @@ func newFixture(t *testing.T, authorizedFetch bool) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, ctx: ctx, st: st, svc: svc, suspendedDomains: map[string]bool{}}
+	f := &fixture{t: t, ctx: ctx, st: st, svc: svc, suspendedDomains: map[string]bool{}, hidden: map[int64]bool{}}
 	f.sink = socialtest.NewSink(t, nil)
 	f.alice = socialtest.LocalAccount(t, st, base, "alice", false)
 	var priv string
@@ -94,7 +95,8 @@ func newFixture(t *testing.T, authorizedFetch bool) *fixture {
 	resolver := keys.New(keys.Options{Client: (&netguard.Guard{AllowPrivate: true}).Client(5 * time.Second), AllowHTTP: true,
 		Logger: socialtest.Quiet})
 	h, err := web.New(web.Options{Social: svc, Keys: resolver, AuthorizedFetch: authorizedFetch, Version: "1.2.3",
-		NodeName: "Test node", Suspended: func(h string) bool { return f.suspendedDomains[h] }, Logger: socialtest.Quiet})
+		HideNetwork: func(a *data.Account) bool { return f.hidden[a.ID] },
+		NodeName:    "Test node", Suspended: func(h string) bool { return f.suspendedDomains[h] }, Logger: socialtest.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,6 +435,15 @@ func TestCollections(t *testing.T) {
 	if items := strs(decode(t, body)["orderedItems"]); !slices.Equal(items, []string{f.bob.URI}) {
 		t.Errorf("followers page %s", body)
 	}
+	f.hidden[f.alice.ID] = true
+	resp, body = f.get("/users/alice/followers", as, "", nil)
+	if c := decode(t, body); resp.StatusCode != 200 || c["totalItems"] != 1.0 || c["first"] != nil {
+		t.Errorf("hidden followers: %d %s, want the count only", resp.StatusCode, body)
+	}
+	if resp, _ := f.get("/users/alice/followers?page=true", as, "", nil); resp.StatusCode != 403 {
+		t.Errorf("hidden followers page: %d, want 403", resp.StatusCode)
+	}
+	delete(f.hidden, f.alice.ID)
 	resp, body = f.get("/users/alice/following", as, "", nil)
 	if c := decode(t, body); resp.StatusCode != 200 || c["totalItems"] != 0.0 {
 		t.Errorf("following: %d %s", resp.StatusCode, body)
