@@ -526,3 +526,44 @@ func TestMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestDocumentsReadByPeers reads what the handler serves with the parsers
+// a receiving Palisade uses (relay/keys for the key, relay/activity for
+// the rest): the key verifies as alice's, and each Note's addressing
+// derives back to its stored visibility.
+func TestDocumentsReadByPeers(t *testing.T) {
+	f := newFixture(t, false)
+	_, body := f.get("/users/alice", as, "", nil)
+	d, err := keys.ParseDocument(body, f.alice.KeyID)
+	if err != nil || d.Owner != f.alice.URI || !d.IsActor {
+		t.Fatalf("key document: %+v %v", d, err)
+	}
+	pub, _ := socialtest.ParsePublicPEM(f.alice.PublicKeyPEM)
+	if !pub.(interface{ Equal(crypto.PublicKey) bool }).Equal(d.Public) {
+		t.Error("the served key is not alice's")
+	}
+	actor, err := activity.DecodeActor(body)
+	if err != nil || actor.SharedInbox != base+"/inbox" || actor.PreferredUsername != "alice" || actor.Inbox != f.alice.InboxURL {
+		t.Errorf("actor as decoded: %+v %v", actor, err)
+	}
+	for _, st := range []*data.Status{f.public, f.unlisted, f.private, f.direct} {
+		kid, key := f.dave.KeyID, f.daveKey
+		if st == f.private {
+			kid, key = f.bob.KeyID, f.bobKey
+		}
+		_, body := f.get(path(st.URI), as, kid, key)
+		o, err := activity.DecodeObject(body)
+		if err != nil {
+			t.Fatalf("%s: %v", st.Visibility, err)
+		}
+		if v := o.Visibility(f.alice.FollowersURL); string(v) != string(st.Visibility) {
+			t.Errorf("a %s status reads as %s: to %v cc %v", st.Visibility, v, o.To, o.Cc)
+		}
+		if st == f.public && (len(o.Hashtags()) != 1 || o.Hashtags()[0] != "intro") {
+			t.Errorf("hashtags %v", o.Hashtags())
+		}
+		if st == f.direct && !slices.Equal(o.Mentions(), []string{f.dave.URI}) {
+			t.Errorf("mentions %v", o.Mentions())
+		}
+	}
+}
