@@ -38,7 +38,7 @@ type discard struct{}
 func (discard) Enqueue([]byte, string, []string) error { return nil }
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	st    *data.Store
 	svc   *social.Service
@@ -55,7 +55,7 @@ type fixture struct {
 	authorizedFetchOn bool
 }
 
-func newFixture(t *testing.T, authorizedFetch bool) *fixture {
+func newFixture(t testing.TB, authorizedFetch bool) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st := data.New(pgtest.New(t).Pool())
