@@ -482,3 +482,39 @@ func TestRefusals(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestMediaAttachments(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	f.follow(f.dave, f.alice)
+	m := &data.MediaAttachment{AccountID: f.alice.ID, Type: "image", FilePath: "ab/cd.png", ContentType: "image/png",
+		Description: "a cat", Blurhash: "LKO2?U%2Tw=w", FocusX: 0.5, Meta: []byte(`{"original":{"width":640,"height":480}}`)}
+	if err := f.st.InsertMedia(f.ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	other := &data.MediaAttachment{AccountID: f.erin.ID, Type: "image", FilePath: "x.png"}
+	if err := f.st.InsertMedia(f.ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.PostStatus(f.ctx, f.alice.ID, social.PostParams{Text: "stolen", MediaIDs: []int64{other.ID}}); !errors.Is(err, data.Invalid) {
+		t.Errorf("attaching another account's upload: %v, want Invalid", err)
+	}
+	st, err := f.svc.PostStatus(f.ctx, f.alice.ID, social.PostParams{MediaIDs: []int64{m.ID}, Sensitive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Media) != 1 || st.Media[0].StatusID != st.ID {
+		t.Errorf("stored media %+v", st.Media)
+	}
+	d := f.sink.Wait(1)[0]
+	n := obj(d.Doc)
+	att, _ := n["attachment"].([]any)
+	if len(att) != 1 || n["sensitive"] != true {
+		t.Fatalf("note %s", d.Body)
+	}
+	a := att[0].(map[string]any)
+	if a["url"] != base+"/media/ab/cd.png" || a["mediaType"] != "image/png" || a["name"] != "a cat" || a["width"] != 640.0 ||
+		a["blurhash"] != m.Blurhash || a["focalPoint"] == nil {
+		t.Errorf("attachment %v", a)
+	}
+}
