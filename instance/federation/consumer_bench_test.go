@@ -34,11 +34,31 @@ const benchNote = `{"@context":["https://www.w3.org/ns/activitystreams",{"ostatu
 //
 // Sub-benchmarks: "run" is Run as the node runs it (the next batch claimed
 // and prepared while the last one commits); "step" calls Step in a loop
-// (no overlap), the baseline for the pipelining.
+// (no overlap), the baseline for the pipelining; "cpu" only decodes the
+// entries and converts their notes (no Postgres, one goroutine): the Go
+// side's cost per status, to read the others against on a busy machine.
 func BenchmarkConsume(b *testing.B) {
 	for _, mode := range []string{"run", "step"} {
 		b.Run(mode, func(b *testing.B) { benchConsume(b, mode) })
 	}
+	b.Run("cpu", func(b *testing.B) {
+		c := &Consumer{}
+		alice := &data.Account{ID: 1, URI: "https://here.example/users/alice"}
+		author := &data.Account{ID: 2, URI: "https://peer.example/users/u1", Domain: "peer.example"}
+		ent := inbound.Entry{Received: time.Now(), ActivityID: "x", Type: "Create", Actor: author.URI,
+			Body: []byte(strings.ReplaceAll(strings.ReplaceAll(benchNote, "ACTOR", author.URI), "ID", "1"))}
+		raw := ent.Marshal(nil)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			it := c.decode(uint64(i), raw)
+			st := NoteToStatus(it.act.ObjectObject, author, map[string]*data.Account{alice.URI: alice}, it.rec, it.e.Received)
+			if len(st.Mentions) != 1 || len(st.Tags) != 2 {
+				b.Fatalf("status %+v", st)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "statuses/s")
+	})
 }
 
 func benchConsume(b *testing.B, mode string) {
