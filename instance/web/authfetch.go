@@ -46,7 +46,9 @@ func isSigned(r *http.Request) bool {
 // Options.Keys and one re-fetch for a rotated key), be signed for this
 // host, within its time window, and come from a domain that is not
 // suspended (403), else it is refused: a signature that does not verify
-// is never downgraded to an anonymous read.
+// is never downgraded to an anonymous read. The one leniency: without
+// authorized fetch, a signer whose key cannot be obtained is served as
+// anonymous.
 func (h *Handler) fetcher(r *http.Request) (*Fetcher, error) {
 	if !isSigned(r) {
 		if h.o.AuthorizedFetch {
@@ -78,6 +80,13 @@ func (h *Handler) fetcher(r *http.Request) (*Fetcher, error) {
 	ctx := r.Context()
 	key, _, err := h.o.Keys.Resolve(ctx, p.KeyID)
 	if err != nil {
+		if !h.o.AuthorizedFetch {
+			// Without authorized fetch an unverifiable signer is served
+			// what anyone is (public documents): Mastodon signs every fetch
+			// with its instance actor, and a peer whose key we cannot reach
+			// right now should still read public posts.
+			return nil, nil
+		}
 		return nil, &Error{Status: http.StatusUnauthorized, Msg: "could not obtain the signing key", Err: err}
 	}
 	if err := signature.Verify(p, sr, key.Public); err != nil {

@@ -567,3 +567,22 @@ func TestDocumentsReadByPeers(t *testing.T) {
 		}
 	}
 }
+
+// A signer whose key cannot be fetched reads public documents when
+// authorized fetch is off, and nothing when it is on.
+func TestUnreachableSignerKey(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		f := newFixture(t, on)
+		kid := f.sink.URL() + "/users/ghost#main-key" // the sink has no such document
+		want := 200
+		if on {
+			want = 401
+		}
+		if resp, body := f.get(path(f.public.URI), as, kid, f.daveKey); resp.StatusCode != want {
+			t.Errorf("authorized fetch %v: %d %s, want %d", on, resp.StatusCode, body, want)
+		}
+		if resp, _ := f.get(path(f.private.URI), as, kid, f.daveKey); resp.StatusCode == 200 {
+			t.Errorf("authorized fetch %v: an unverified signer read a private status", on)
+		}
+	}
+}
