@@ -326,3 +326,35 @@ func TestCrashBetweenCommitAndAck(t *testing.T) {
 		t.Errorf("%d entries left after the redo", n)
 	}
 }
+
+// TestNoteTypes stores Question (with its poll), Article and Page (title
+// and link shown) as statuses, and ignores object types that are not notes.
+func TestNoteTypes(t *testing.T) {
+	e := newEnv(t)
+	mk := func(id, typ, extra string) string {
+		return `{"id":"{{BASE}}/users/rita/o/` + id + `/activity","type":"Create","actor":"{{BASE}}/users/rita",` + public + `,
+		"object":{"id":"{{BASE}}/users/rita/o/` + id + `","type":"` + typ + `","attributedTo":"{{BASE}}/users/rita",` + public + extra + `}}`
+	}
+	e.push(e.remote.URI, mk("q", "Question", `,"content":"pick","oneOf":[{"type":"Note","name":"yes","replies":{"totalItems":2}},{"type":"Note","name":"no"}],"endTime":"2026-12-01T00:00:00Z"`), policy.Record{})
+	e.push(e.remote.URI, mk("a", "Article", `,"name":"A <title>","url":"https://blog.example/post","content":"<p>long read</p>"`), policy.Record{})
+	e.push(e.remote.URI, mk("p", "Page", `,"name":"Lemmy post","url":"https://lemmy.example/post/1"`), policy.Record{})
+	e.push(e.remote.URI, mk("e", "Event", `,"name":"party"`), policy.Record{})
+	// An Update of another actor's profile.
+	e.push(e.remote.URI, `{"id":"{{BASE}}/users/rita#updates/sam","type":"Update","actor":"{{BASE}}/users/rita",`+public+`,"object":`+actorDoc("sam", "")+`}`, policy.Record{})
+	e.drain()
+	if q := e.status("{{BASE}}/users/rita/o/q"); !strings.Contains(string(q.Poll), `"title": "yes", "votes_count": 2`) {
+		t.Errorf("poll = %s", q.Poll)
+	}
+	if a := e.status("{{BASE}}/users/rita/o/a"); !strings.Contains(a.Content, "<strong>A &lt;title&gt;</strong>") ||
+		!strings.Contains(a.Content, `href="https://blog.example/post"`) || !strings.Contains(a.Content, "long read") {
+		t.Errorf("article content = %q", a.Content)
+	}
+	if p := e.status("{{BASE}}/users/rita/o/p"); !strings.Contains(p.Content, "Lemmy post") {
+		t.Errorf("page content = %q", p.Content)
+	}
+	e.expectCount("Create", resultIgnored, reasonUnsupported, 1)
+	e.expectCount("Update", resultRefused, reasonNotOwner, 1)
+	if _, err := e.store.GetAccountByURI(e.ctx, e.peer.actor("sam")); !errors.Is(err, data.NotFound) {
+		t.Errorf("rita's Update created sam's account: %v", err)
+	}
+}
