@@ -98,7 +98,7 @@ type Consumer struct {
 	log   *slog.Logger
 
 	cacheMu sync.Mutex
-	cache   map[string]*data.Account // actor uri → account (remote and local)
+	cache   map[string]cacheEntry // actor uri → account (remote and local)
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -112,6 +112,16 @@ type Consumer struct {
 // cacheMax bounds the actor cache; past it the cache is simply cleared
 // (actors are cheap to reload, one query per batch).
 const cacheMax = 50_000
+
+// cacheTTL is how long a cached account is used before it is read again:
+// moderators suspend, silence and users lock accounts through the API,
+// and the consumer must see that within seconds, not at its next restart.
+const cacheTTL = 30 * time.Second
+
+type cacheEntry struct {
+	a  *data.Account
+	at time.Time
+}
 
 // New returns a Consumer reading group GroupName of o.Queue. It registers
 // the group (persistently) and the metrics.
@@ -154,7 +164,7 @@ func New(o Options) (*Consumer, error) {
 		return nil, err
 	}
 	return &Consumer{o: o, group: g, m: m, log: o.Logger.With("component", "federation"),
-		cache: map[string]*data.Account{}, closed: make(chan struct{})}, nil
+		cache: map[string]cacheEntry{}, closed: make(chan struct{})}, nil
 }
 
 // Run consumes until ctx is cancelled or Close is called, then returns nil.
@@ -362,7 +372,15 @@ func (c *Consumer) report(items []*item) {
 func (c *Consumer) cached(uri string) *data.Account {
 	c.cacheMu.Lock()
 	defer c.cacheMu.Unlock()
-	return c.cache[uri]
+	e, ok := c.cache[uri]
+	if !ok {
+		return nil
+	}
+	if c.o.Now().Sub(e.at) > cacheTTL {
+		delete(c.cache, uri)
+		return nil
+	}
+	return e.a
 }
 
 func (c *Consumer) remember(a *data.Account) {
@@ -371,7 +389,7 @@ func (c *Consumer) remember(a *data.Account) {
 	if len(c.cache) >= cacheMax {
 		clear(c.cache)
 	}
-	c.cache[a.URI] = a
+	c.cache[a.URI] = cacheEntry{a: a, at: c.o.Now()}
 }
 
 func (c *Consumer) forget(uri string) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/palisade-fedi/palisade/instance/data"
 	"github.com/palisade-fedi/palisade/policy"
@@ -148,5 +149,25 @@ func TestQuarantine(t *testing.T) {
 	}
 	if n := e.int(`SELECT count(*) FROM audit_log WHERE action IN ('quarantine.release', 'quarantine.reject') AND actor = 'account:mod'`); n != 2 {
 		t.Errorf("%d audit rows for the decisions, want 2", n)
+	}
+}
+
+// TestSuspendedActor: an account suspended here is dropped whatever the
+// decision said, as soon as the consumer's cache has expired.
+func TestSuspendedActor(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now()
+	e.c.o.Now = func() time.Time { return now }
+	e.push(e.remote.URI, create("1", ""), policy.Record{})
+	e.drain()
+	if _, err := e.store.SetSuspended(e.ctx, e.remote.ID, &now); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(cacheTTL + time.Second)
+	e.push(e.remote.URI, create("2", ""), policy.Record{})
+	e.drain()
+	e.expectCount("Create", resultDropped, reasonSuspended, 1)
+	if _, err := e.store.GetStatusByURI(e.ctx, e.peer.base+"/users/rita/statuses/2"); !errors.Is(err, data.NotFound) {
+		t.Errorf("a suspended account's status was stored: %v", err)
 	}
 }
