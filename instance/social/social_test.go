@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palisade-fedi/palisade/instance/accounts"
 	"github.com/palisade-fedi/palisade/instance/data"
 	"github.com/palisade-fedi/palisade/instance/social"
 	"github.com/palisade-fedi/palisade/instance/social/socialtest"
@@ -39,10 +38,7 @@ func newFixture(t *testing.T, deliverer social.Deliverer) *fixture {
 	ctx := context.Background()
 	st := data.New(pgtest.New(t).Pool())
 	f := &fixture{t: t, ctx: ctx, st: st}
-	ipriv, ipub, err := accounts.GenerateKeyPEM()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ipriv, ipub := socialtest.KeyPair(t)
 	ipubKey, err := socialtest.ParsePublicPEM(ipub)
 	if err != nil {
 		t.Fatal(err)

@@ -33,15 +33,30 @@ import (
 // Quiet is a logger that drops everything.
 var Quiet = slog.New(slog.DiscardHandler)
 
-// keyPair returns a fresh RSA-2048 key pair as PEM (private PKCS#8,
-// public PKIX).
-func keyPair(t testing.TB) (priv, pub string) {
+var (
+	keyMu   sync.Mutex
+	keyPool [][2]string       // RSA-2048 pairs generated so far
+	keyNext = map[string]int{} // per test: how many it has taken
+)
+
+// KeyPair returns an RSA-2048 key pair as PEM (private PKCS#8, public
+// PKIX). Within one test every call returns a different pair; across
+// tests pairs are reused (the n-th call of each test gets the n-th pair),
+// because generating them is most of these tests' CPU time.
+func KeyPair(t testing.TB) (priv, pub string) {
 	t.Helper()
-	priv, pub, err := accounts.GenerateKeyPEM()
-	if err != nil {
-		t.Fatal(err)
+	keyMu.Lock()
+	defer keyMu.Unlock()
+	i := keyNext[t.Name()]
+	keyNext[t.Name()] = i + 1
+	for len(keyPool) <= i {
+		priv, pub, err := accounts.GenerateKeyPEM()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyPool = append(keyPool, [2]string{priv, pub})
 	}
-	return priv, pub
+	return keyPool[i][0], keyPool[i][1]
 }
 
 // LocalAccount stores local account username of the instance at base with
@@ -49,7 +64,7 @@ func keyPair(t testing.TB) (priv, pub string) {
 // it.
 func LocalAccount(t testing.TB, st *data.Store, base, username string, locked bool) *data.Account {
 	t.Helper()
-	priv, pub := keyPair(t)
+	priv, pub := KeyPair(t)
 	u := accounts.URLsFor(base, username)
 	a := &data.Account{
 		URI: u.Actor, Username: username, URL: u.Profile, InboxURL: u.Inbox, SharedInboxURL: u.SharedInbox,
@@ -69,7 +84,7 @@ func LocalAccount(t testing.TB, st *data.Store, base, username string, locked bo
 // as PEM with the account so tests can sign as it.
 func RemoteAccount(t testing.TB, st *data.Store, sink *Sink, domain, username string, noShared bool) (*data.Account, string) {
 	t.Helper()
-	priv, pub := keyPair(t)
+	priv, pub := KeyPair(t)
 	actor := sink.URL() + "/users/" + username
 	a := &data.Account{
 		URI: actor, Username: username, Domain: domain, InboxURL: actor + "/inbox",
