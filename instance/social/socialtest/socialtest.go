@@ -35,7 +35,7 @@ var Quiet = slog.New(slog.DiscardHandler)
 
 var (
 	keyMu   sync.Mutex
-	keyPool [][2]string       // RSA-2048 pairs generated so far
+	keyPool [][2]string        // RSA-2048 pairs generated so far
 	keyNext = map[string]int{} // per test: how many it has taken
 )
 
