@@ -13,7 +13,8 @@
 // activity other than a Create runs under its own savepoint, so a refused
 // or failing one is never stored half-way and does not take the others
 // with it; runs of consecutive Creates are inserted together
-// (data.Store.InsertStatuses), which is where the throughput comes from.
+// (data.Store.InsertRemoteStatuses: one multi-row INSERT), which is where
+// the throughput comes from.
 //
 // Remote documents (unknown or stale actors, boosted posts, reply parents,
 // Move targets) are fetched before the transaction opens, through

@@ -147,7 +147,7 @@ func (c *Consumer) account(ctx context.Context, tx *data.Store, uri string) (*da
 }
 
 // applyCreates stores a run of Create(Note) activities with one
-// InsertStatuses call (plus the parents fetched for them), then their
+// InsertRemoteStatuses call (plus the parents fetched for them), then their
 // notifications and policy effects. If the run fails as a whole, each
 // activity is retried under its own savepoint so one bad row cannot sink
 // the others.
@@ -160,7 +160,7 @@ func (c *Consumer) applyCreates(ctx context.Context, tx *data.Store, run []*item
 	}
 	var mine []func()
 	err := tx.Tx(ctx, func(sp *data.Store) error {
-		created, err := sp.InsertStatuses(ctx, all)
+		created, err := sp.InsertRemoteStatuses(ctx, all)
 		if err != nil {
 			return err
 		}
@@ -182,7 +182,7 @@ func (c *Consumer) applyCreates(ctx context.Context, tx *data.Store, run []*item
 		sts := it.sts
 		st := sts[len(sts)-1]
 		if err := c.savepoint(ctx, tx, it, effects, func(ctx context.Context, sp *data.Store, it *item, eff *[]func()) error {
-			created, err := sp.InsertStatuses(ctx, sts)
+			created, err := sp.InsertRemoteStatuses(ctx, sts)
 			if err != nil {
 				return err
 			}
