@@ -1,6 +1,7 @@
 package data_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -53,6 +54,66 @@ func TestInsertRemoteStatuses(t *testing.T) {
 	_, err = s.InsertRemoteStatuses(ctx, []*data.Status{{URI: "https://far.example/n/9", AccountID: rita.ID, CreatedAt: at,
 		Media: []data.MediaAttachment{{ID: 5}}}})
 	mustKind(t, err, data.Invalid)
+}
+
+// TestInsertRemoteStatusesSameSecond: thousands of statuses published in
+// the same (old) second get random low id bits, so dozens collide; every
+// one must still be stored once, with a distinct id.
+func TestInsertRemoteStatusesSameSecond(t *testing.T) {
+	s := newStore(t)
+	rita := remote(t, s, "rita", "far.example")
+	at := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	sts := make([]*data.Status, 3000)
+	for i := range sts {
+		sts[i] = &data.Status{URI: fmt.Sprintf("https://far.example/s/%d", i), AccountID: rita.ID, CreatedAt: at, Tags: []string{"t"}}
+		if i > 0 && i%2 == 0 {
+			sts[i].InReplyToURI = sts[i-1].URI
+		}
+	}
+	created, err := s.InsertRemoteStatuses(ctx, sts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]bool{}
+	for i, st := range sts {
+		if !created[i] || seen[st.ID] {
+			t.Fatalf("status %d: created %v, id %d seen before %v", i, created[i], st.ID, seen[st.ID])
+		}
+		seen[st.ID] = true
+	}
+	if r, _ := s.GetAccount(ctx, rita.ID); r.StatusesCount != 3000 {
+		t.Errorf("statuses_count = %d", r.StatusesCount)
+	}
+	// Every reply points at its parent's final id (some parents were
+	// retried with a fresh one after their children went in).
+	var wrong int
+	if err := s.Tx(ctx, func(tx *data.Store) error {
+		refs, err := tx.StatusRefsByURI(ctx, func() []string {
+			var u []string
+			for _, st := range sts {
+				u = append(u, st.URI)
+			}
+			return u
+		}())
+		if err != nil {
+			return err
+		}
+		for i := 2; i < len(sts); i += 2 {
+			got, err := tx.GetStatus(ctx, refs[sts[i].URI].ID)
+			if err != nil {
+				return err
+			}
+			if got.InReplyToID != refs[sts[i-1].URI].ID {
+				wrong++
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if wrong > 0 {
+		t.Errorf("%d replies point at a stale parent id", wrong)
+	}
 }
 
 // BenchmarkInsertRemoteStatuses compares the multi-row INSERT with
