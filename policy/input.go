@@ -125,9 +125,8 @@ type Input struct {
 	state2   uint8
 	parseErr error
 	content  Content
-	lowered  [3]string   // lowercased content, summary, name
-	tok      [3][]string // their sorted unique words, for keywords
-	joined   [3]string   // their words in order, for phrase keywords
+	lowered  [3]string  // lowercased content, summary, name
+	wl       *wordLists // built for explanations and phrases only
 	act      celActivation
 	idx      indexState
 	pf       pfState
@@ -138,6 +137,13 @@ type Input struct {
 	fsAt       time.Time
 	pubAt      time.Time
 	followed   int
+}
+
+// wordLists are the words of the text fields, kept out of Input (which
+// every activity allocates) since decisions seldom need them.
+type wordLists struct {
+	tok    [3][]string // the lowercased words in order, for explanations
+	joined [3]string   // the same space-joined, for phrase keywords
 }
 
 const (

@@ -600,7 +600,7 @@ func fmtAge(d time.Duration) string {
 // words returns the lowercased words of a text field, in order.
 func (in *Input) words(f textField) []string {
 	in.tokenizeFields()
-	return in.tok[f]
+	return in.wl.tok[f]
 }
 
 // joinedWords returns the field's words in order, space-separated and
@@ -611,7 +611,7 @@ func (in *Input) joinedWords(f textField) string {
 	if in.state2&stJoined == 0 {
 		in.state2 |= stJoined
 		for f := fieldContent; f <= fieldName; f++ {
-			toks := in.tok[f]
+			toks := in.wl.tok[f]
 			if len(toks) == 0 {
 				continue
 			}
@@ -624,10 +624,10 @@ func (in *Input) joinedWords(f textField) string {
 				b.WriteString(t)
 				b.WriteByte(' ')
 			}
-			in.joined[f] = b.String()
+			in.wl.joined[f] = b.String()
 		}
 	}
-	return in.joined[f]
+	return in.wl.joined[f]
 }
 
 func (in *Input) tokenizeFields() {
@@ -635,6 +635,7 @@ func (in *Input) tokenizeFields() {
 		return
 	}
 	in.state2 |= stTokens
+	in.wl = &wordLists{}
 	for f := fieldContent; f <= fieldName; f++ {
 		lt := in.loweredText(f)
 		if lt == "" {
@@ -644,7 +645,7 @@ func (in *Input) tokenizeFields() {
 		// allocation instead of one per doubling.
 		var buf [64]string
 		if toks := tokenize(lt, buf[:0]); len(toks) > 0 {
-			in.tok[f] = slices.Clone(toks)
+			in.wl.tok[f] = slices.Clone(toks)
 		}
 	}
 }

@@ -192,8 +192,7 @@ type pfState struct {
 	done   uint16 // gate kinds applied
 	cand   []uint64
 	inline [4]uint64
-	pass   []uint64 // scratch for one gate kind
-	pinl   [4]uint64
+	pass   []uint64 // scratch for one gate kind, past 256 rules
 }
 
 // start resets st for p and applies the envelope gates.
@@ -201,7 +200,7 @@ func (p *prefilter) start(in *Input, st *pfState) {
 	st.of, st.done = p, 0
 	switch {
 	case p.words <= len(st.inline):
-		st.cand, st.pass = st.inline[:p.words], st.pinl[:p.words]
+		st.cand = st.inline[:p.words]
 	case cap(st.cand) < p.words || cap(st.pass) < p.words:
 		st.cand, st.pass = make([]uint64, p.words), make([]uint64, p.words)
 	default: // kept from a larger snapshot
@@ -216,11 +215,15 @@ func (p *prefilter) start(in *Input, st *pfState) {
 // apply computes the gates of the kinds in need for all rules and removes
 // the rules whose gate fails from the candidates.
 func (p *prefilter) apply(in *Input, st *pfState, need uint16) {
+	var small [4]uint64
 	for need != 0 {
 		k := gateKind(bits.TrailingZeros16(need))
 		need &^= 1 << k
 		st.done |= 1 << k
-		pass := st.pass
+		pass := small[:min(p.words, len(small))]
+		if p.words > len(small) {
+			pass = st.pass
+		}
 		clear(pass)
 		switch k {
 		case gateType:
