@@ -281,7 +281,9 @@ func (c *Consumer) claim(ctx context.Context) (*batch, error) {
 	for i, cl := range claimed {
 		b.seqs[i] = cl.Seq
 	}
-	c.prepare(ctx, b.items)
+	if err := c.prepare(ctx, b.items); err != nil {
+		return nil, err // unacked: handed out again after the lease
+	}
 	return b, nil
 }
 
@@ -309,7 +311,9 @@ func (c *Consumer) commit(ctx context.Context, b *batch) error {
 // process prepares items and applies them in one transaction; inTx, if
 // set, runs first inside it (ReleaseQuarantined records the release there).
 func (c *Consumer) process(ctx context.Context, items []*item, inTx func(tx *data.Store) error) error {
-	c.prepare(ctx, items)
+	if err := c.prepare(ctx, items); err != nil {
+		return err
+	}
 	return c.applyTx(ctx, items, inTx)
 }
 

@@ -153,8 +153,10 @@ var noFetchTypes = map[string]bool{"Delete": true, "Undo": true, "Accept": true,
 // prepare does everything that may touch the network, before the
 // transaction: envelope checks, actor resolution (and fetches of unknown
 // or stale actors), embedded-object checks, and fetches of unknown boosted
-// posts, reply parents and Move targets, at most MaxFetchesPerBatch.
-func (c *Consumer) prepare(ctx context.Context, items []*item) {
+// posts, reply parents and Move targets, at most MaxFetchesPerBatch. An
+// error (Postgres unreachable) fails the whole batch, to be retried:
+// nothing may be refused for want of a database.
+func (c *Consumer) prepare(ctx context.Context, items []*item) error {
 	budget := c.o.MaxFetchesPerBatch
 	for _, it := range items {
 		if it.done {
@@ -181,7 +183,9 @@ func (c *Consumer) prepare(ctx context.Context, items []*item) {
 			uris = append(uris, it.e.Actor)
 		}
 	}
-	c.loadAccounts(ctx, uris)
+	if err := c.loadAccounts(ctx, uris); err != nil {
+		return err
+	}
 	for _, it := range items {
 		if it.done || it.quar {
 			continue
@@ -271,13 +275,15 @@ func (c *Consumer) prepare(ctx context.Context, items []*item) {
 			it.target = t
 		}
 	}
-	c.fetchReferenced(ctx, items, wanted, &budget)
-	c.buildStatuses(ctx, items)
+	if err := c.fetchReferenced(ctx, items, wanted, &budget); err != nil {
+		return err
+	}
+	return c.buildStatuses(ctx, items)
 }
 
 // buildStatuses converts the notes of the batch's Creates into rows (the
 // sanitiser is most of the cost), on all cores.
-func (c *Consumer) buildStatuses(ctx context.Context, items []*item) {
+func (c *Consumer) buildStatuses(ctx context.Context, items []*item) error {
 	var hrefs []string
 	var creates []*item
 	for _, it := range items {
@@ -293,7 +299,9 @@ func (c *Consumer) buildStatuses(ctx context.Context, items []*item) {
 			}
 		}
 	}
-	c.loadAccounts(ctx, hrefs)
+	if err := c.loadAccounts(ctx, hrefs); err != nil {
+		return err
+	}
 	parallel(len(creates), func(i int) {
 		it := creates[i]
 		it.sts = it.sts[:0]
@@ -304,6 +312,7 @@ func (c *Consumer) buildStatuses(ctx context.Context, items []*item) {
 		}
 		it.sts = append(it.sts, NoteToStatus(it.obj, it.actor, c.mentioned(it.obj), it.rec, it.e.Received))
 	})
+	return nil
 }
 
 func extraObjects(it *item) []*activity.Object {
@@ -358,13 +367,13 @@ func parallel(n int, f func(i int)) {
 
 // fetchReferenced fetches the boosted posts and reply parents (one level)
 // the batch refers to and that are not stored here.
-func (c *Consumer) fetchReferenced(ctx context.Context, items []*item, wanted []string, budget *int) {
+func (c *Consumer) fetchReferenced(ctx context.Context, items []*item, wanted []string, budget *int) error {
 	if len(wanted) == 0 {
-		return
+		return nil
 	}
 	known, err := c.o.Store.StatusRefsByURI(ctx, wanted)
 	if err != nil {
-		return // the transaction will meet the same database and fail the batch
+		return fmt.Errorf("federation: looking up referenced statuses: %w", err)
 	}
 	fetched := map[string]*fetchedNote{}
 	for _, it := range items {
@@ -396,6 +405,7 @@ func (c *Consumer) fetchReferenced(ctx context.Context, items []*item, wanted []
 		// A reply whose parent cannot be fetched is stored unlinked
 		// (in_reply_to_uri keeps the link for when the parent arrives).
 	}
+	return nil
 }
 
 // checkNote refuses a note whose id or author contradicts the activity:
@@ -419,20 +429,20 @@ func (c *Consumer) checkNote(it *item, o *activity.Object) error {
 }
 
 // loadAccounts puts the stored accounts among uris into the cache.
-func (c *Consumer) loadAccounts(ctx context.Context, uris []string) {
+func (c *Consumer) loadAccounts(ctx context.Context, uris []string) error {
 	if len(uris) == 0 {
-		return
+		return nil
 	}
 	slices.Sort(uris)
 	uris = slices.Compact(uris)
 	got, err := c.o.Store.AccountsByURI(ctx, uris)
 	if err != nil {
-		c.log.Warn("looking up actors failed", "err", err)
-		return
+		return fmt.Errorf("federation: looking up actors: %w", err)
 	}
 	for _, a := range got {
 		c.remember(a)
 	}
+	return nil
 }
 
 func (c *Consumer) stale(a *data.Account) bool {
