@@ -166,6 +166,12 @@ func TestApprovalModeKeepsRequestsPendingUntilApproved(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || st.Count != 1 || st.Subscribers[0].Domain != a.domain {
 		t.Errorf("status JSON %s (%v)", rec.Body, err)
 	}
+	rec = httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/relay", nil))
+	if page := rec.Body.String(); rec.Code != 200 || !strings.Contains(page, "<td>"+a.domain+"</td>") || strings.Contains(page, b.domain) ||
+		!strings.Contains(page, "1 subscribed instance<") || !strings.Contains(page, testBase+"/inbox") {
+		t.Errorf("status page: %d\n%s", rec.Code, page)
+	}
 	a.check()
 	b.check()
 }

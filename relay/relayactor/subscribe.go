@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/palisade-fedi/palisade/relay/activity"
 	"github.com/palisade-fedi/palisade/relay/delivery"
@@ -286,7 +287,7 @@ func (r *Relay) Approve(ctx context.Context, domain string) error {
 	}
 	switch {
 	case !ok || row.State == pg.RelayBlocked:
-		if err := r.o.DB.SetRelaySubscriberState(ctx, domain, pg.RelayAllowed, r.o.Now(), "", true); err != nil {
+		if err := r.o.DB.SetRelaySubscriberState(ctx, domain, pg.RelayAllowed, time.Time{}, "", true); err != nil {
 			return err
 		}
 	case row.State == pg.RelayPending:
@@ -366,7 +367,7 @@ func (r *Relay) Block(ctx context.Context, domain, note string) error {
 	if ok && (row.State == pg.RelayActive || row.State == pg.RelayPending) {
 		r.unsubscribeLocked(row, true)
 	}
-	if err := r.o.DB.SetRelaySubscriberState(ctx, domain, pg.RelayBlocked, r.o.Now(), note, true); err != nil {
+	if err := r.o.DB.SetRelaySubscriberState(ctx, domain, pg.RelayBlocked, time.Time{}, note, true); err != nil {
 		return err
 	}
 	r.m.subscriptions.WithLabelValues("blocked").Inc()
