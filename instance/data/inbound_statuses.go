@@ -85,8 +85,8 @@ func (s *Store) InsertRemoteStatuses(ctx context.Context, sts []*Status) (create
 			todo[i] = i
 		}
 		for round := 0; len(todo) > 0; round++ {
-			if round == 5 {
-				return errorf(op, Other, "five rounds of fresh ids still collided with existing rows; the id generator is broken")
+			if round == 20 {
+				return errorf(op, Other, "twenty rounds of fresh ids still collided with existing rows; the id generator is broken (or one millisecond holds most of its 65,536 ids)")
 			}
 			if round > 0 {
 				for _, i := range todo {

@@ -212,7 +212,7 @@ func (c *Consumer) afterCreates(ctx context.Context, tx *data.Store, run []*item
 			if m.AccountID == it.actor.ID || m.Silent {
 				continue
 			}
-			if !c.localAccountID(m.AccountID, it.obj) {
+			if !slices.Contains(it.localMentions, m.AccountID) {
 				continue
 			}
 			if silenced {
@@ -233,17 +233,6 @@ func (c *Consumer) afterCreates(ctx context.Context, tx *data.Store, run []*item
 		}
 	}
 	return tx.InsertNotifications(ctx, notes)
-}
-
-// localAccountID reports whether id is a local account mentioned by o
-// (from the cache the mentions were resolved through).
-func (c *Consumer) localAccountID(id int64, o *activity.Object) bool {
-	for _, href := range o.Mentions() {
-		if a := c.cached(href); a != nil && a.ID == id {
-			return a.Local()
-		}
-	}
-	return false
 }
 
 // applyQuarantine holds the activity for a moderator, raw bytes and decision.

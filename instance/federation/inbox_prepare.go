@@ -40,18 +40,20 @@ type item struct {
 	mods policy.Modifiers // the decision's modifiers plus its action's own
 	act  *activity.Activity
 
-	actor  *data.Account    // the verified sender, resolved
-	obj    *activity.Object // the note of a Create or Update
-	extra  []fetchedNote    // fetched parent or boosted object, stored first
-	sts    []*data.Status   // a Create's rows: the fetched parent (if any), then its own
-	target *data.Account    // a Move's new account
-	quar   bool             // held for a moderator
-	reled  bool             // being released from quarantine: do not hold again
-	done   bool             // outcome decided before the transaction
-	result string
-	reason string
-	detail string
-	out    []outgoing
+	actor *data.Account    // the verified sender, resolved
+	obj   *activity.Object // the note of a Create or Update
+	extra []fetchedNote    // fetched parent or boosted object, stored first
+	sts   []*data.Status   // a Create's rows: the fetched parent (if any), then its own
+	// localMentions are the local accounts a Create mentions (notified).
+	localMentions []int64
+	target        *data.Account // a Move's new account
+	quar          bool          // held for a moderator
+	reled         bool          // being released from quarantine: do not hold again
+	done          bool          // outcome decided before the transaction
+	result        string
+	reason        string
+	detail        string
+	out           []outgoing
 }
 
 func (it *item) finish(result, reason, detail string) {
@@ -310,7 +312,14 @@ func (c *Consumer) buildStatuses(ctx context.Context, items []*item) error {
 			// it is stored as its author's standing (silenced) allows.
 			it.sts = append(it.sts, NoteToStatus(ex.obj, ex.author, c.mentioned(ex.obj), policy.Record{}, it.e.Received))
 		}
-		it.sts = append(it.sts, NoteToStatus(it.obj, it.actor, c.mentioned(it.obj), it.rec, it.e.Received))
+		known := c.mentioned(it.obj)
+		it.sts = append(it.sts, NoteToStatus(it.obj, it.actor, known, it.rec, it.e.Received))
+		it.localMentions = it.localMentions[:0]
+		for _, a := range known {
+			if a.Local() {
+				it.localMentions = append(it.localMentions, a.ID)
+			}
+		}
 	})
 	return nil
 }
