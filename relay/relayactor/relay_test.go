@@ -317,7 +317,7 @@ func TestFiltersAndDirections(t *testing.T) {
 	h.post(ro, 4, map[string]any{"contentMap": map[string]string{"en": "x"}, "tag": tag})          // receive-only sender
 	waitFor(t, "the matching post", func() bool { return len(dst.received("Announce")) >= 1 })
 	h.post(src, 5, map[string]any{"contentMap": map[string]string{"en": "x"}, "tag": tag})
-	waitFor(t, "the last post", func() bool { return len(dst.received("Announce")) >= 2 })
+	waitFor(t, "the last post at both receivers", func() bool { return len(dst.received("Announce")) >= 2 && len(ro.received("Announce")) >= 2 })
 	got := dst.received("Announce")
 	if len(got) != 2 || got[0].Object != want {
 		t.Errorf("dst got %+v; want only the posts in English tagged #fediverse from a pushing subscriber", got)
