@@ -201,6 +201,8 @@ func (c *Consumer) prepare(ctx context.Context, items []*item) error {
 		case a == nil || selfUpdate || (c.stale(a) && !noFetchTypes[it.act.Type]):
 			fresh, reason, err := c.fetchActor(ctx, it.e.Actor, &budget)
 			switch {
+			case reason == reasonDatabase:
+				return err
 			case err == nil:
 				a = fresh
 			case a == nil:
@@ -270,6 +272,9 @@ func (c *Consumer) prepare(ctx context.Context, items []*item) error {
 			}
 			// Always fetched: the target's alsoKnownAs must be current.
 			t, reason, err := c.fetchActor(ctx, it.act.Target, &budget)
+			if reason == reasonDatabase {
+				return err
+			}
 			if err != nil {
 				it.finish(resultRefused, reason, err.Error())
 				continue
@@ -458,6 +463,15 @@ func (c *Consumer) stale(a *data.Account) bool {
 	return !a.Local() && (a.LastFetchedAt == nil || c.o.Now().Sub(*a.LastFetchedAt) > c.o.ActorTTL)
 }
 
+// dbReason is reasonDatabase for a database failure (which fails the
+// batch, to be retried), else the given reason (the activity is refused).
+func dbReason(err error, otherwise string) string {
+	if data.KindOf(err) == data.Other {
+		return reasonDatabase
+	}
+	return otherwise
+}
+
 // fetchActor fetches actor uri, stores it and returns the stored row. The
 // reason is for the metric when it fails.
 func (c *Consumer) fetchActor(ctx context.Context, uri string, budget *int) (*data.Account, string, error) {
@@ -467,7 +481,7 @@ func (c *Consumer) fetchActor(ctx context.Context, uri string, budget *int) (*da
 		}
 		a, err := c.o.Store.GetAccountByURI(ctx, uri)
 		if err != nil {
-			return nil, reasonUnknownActor, err
+			return nil, dbReason(err, reasonUnknownActor), err
 		}
 		c.remember(a)
 		return a, "", nil
@@ -491,11 +505,13 @@ func (c *Consumer) fetchActor(ctx context.Context, uri string, budget *int) (*da
 		return nil, reasonActorUnavailable, err
 	}
 	if _, err := c.o.Store.UpsertRemoteAccount(ctx, a); err != nil {
-		return nil, reasonActorUnavailable, err
+		// Conflict: another actor holds username@domain (re-created on
+		// its server); Forbidden: a peer serving one of our uris.
+		return nil, dbReason(err, reasonActorUnavailable), err
 	}
 	// Re-read: the stored row carries moderation state the document does not.
 	if a, err = c.o.Store.GetAccountByURI(ctx, a.URI); err != nil {
-		return nil, reasonActorUnavailable, err
+		return nil, dbReason(err, reasonActorUnavailable), err
 	}
 	c.remember(a)
 	return a, "", nil
