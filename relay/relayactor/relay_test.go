@@ -358,3 +358,21 @@ func TestActorDocument(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusPageCanBeTurnedOff(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.StatusPage = false })
+	mux := http.NewServeMux()
+	h.r.Routes(mux)
+	for _, path := range []string{"/relay", "/relay/subscribers.json"} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("%s with the status page off: %d, want 404", path, rec.Code)
+		}
+	}
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/actor", nil))
+	if rec.Code != 200 {
+		t.Errorf("/actor: %d; the actor is served whatever the status page", rec.Code)
+	}
+}
