@@ -36,6 +36,7 @@ type Config struct {
 	Fed      FedConfig      `yaml:"federation"`
 	Policy   PolicyConfig   `yaml:"policy"`
 	Relay    RelayConfig    `yaml:"relay"`
+	Instance InstanceConfig `yaml:"instance"`
 }
 
 type ListenConfig struct {
@@ -166,6 +167,28 @@ type RelayConfig struct {
 	Filters     RelayFilterConfig `yaml:"filters"`
 }
 
+// InstanceConfig describes the bundled instance core: what NodeInfo and
+// the client API say about it, and how it serves its documents.
+type InstanceConfig struct {
+	// Enabled stores what the gateway accepts in Postgres (the inbound
+	// consumer). Off, the appliance is a gateway and relay only: local
+	// accounts, WebFinger and NodeInfo are still served.
+	Enabled bool `yaml:"enabled"`
+	// Name is the instance's title (NodeInfo nodeName, the API's title);
+	// empty: the host.
+	Name string `yaml:"name"`
+	// Description is a short plain-text description shown by apps.
+	Description string `yaml:"description"`
+	// ContactEmail is the administrators' address shown by apps.
+	ContactEmail string `yaml:"contact_email"`
+	// Registrations is "closed" (accounts made by admins only), "approval"
+	// (sign-ups wait for a moderator) or "open".
+	Registrations string `yaml:"registrations"`
+	// AuthorizedFetch requires an HTTP signature on every ActivityStreams
+	// GET of local actors and statuses (Mastodon's secure mode).
+	AuthorizedFetch bool `yaml:"authorized_fetch"`
+}
+
 // RelayFilterConfig limits what the relay fans out; empty lists relay all.
 type RelayFilterConfig struct {
 	Languages []string `yaml:"languages"`
@@ -235,7 +258,8 @@ func Default() Config {
 				MaxAutoRetract:         0.5,
 			},
 		},
-		Relay: RelayConfig{Enabled: true, Mode: "open", StatusPage: true, RemoveAfter: 7},
+		Relay:    RelayConfig{Enabled: true, Mode: "open", StatusPage: true, RemoveAfter: 7},
+		Instance: InstanceConfig{Enabled: true, Registrations: "closed"},
 	}
 }
 
@@ -323,6 +347,11 @@ func (c *Config) Validate() error {
 	case "open", "approval", "allowlist":
 	default:
 		bad("relay.mode", "%q (want open, approval or allowlist)", c.Relay.Mode)
+	}
+	switch c.Instance.Registrations {
+	case "closed", "approval", "open":
+	default:
+		bad("instance.registrations", "%q (want closed, approval or open)", c.Instance.Registrations)
 	}
 	if c.Relay.RemoveAfter < 1 {
 		bad("relay.remove_after", "%d days: want at least 1 (default 7)", c.Relay.RemoveAfter)

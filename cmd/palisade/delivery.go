@@ -97,11 +97,14 @@ func startDelivery(ctx context.Context, n *node) (*delivery.Engine, error) {
 		// contacted.
 		Allowed: n.policy.allowedHost,
 		Signer: func(actor string) (string, crypto.PrivateKey, error) {
-			if actor != inst.id {
-				// Local users' keys come with the instance core.
+			if actor == inst.id {
+				return inst.keyID, inst.key, nil
+			}
+			if n.social == nil {
 				return "", nil, fmt.Errorf("no signing key for %q: this node signs only as its instance actor %s", actor, inst.id)
 			}
-			return inst.keyID, inst.key, nil
+			// Local accounts sign with their own keys (cached by the service).
+			return n.social.SigningKey(actor)
 		},
 		AllowHTTP:  cfg.Fed.AllowHTTP,
 		UserAgent:  delivery.UserAgent(versionString(), cfg.Host),

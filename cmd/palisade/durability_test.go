@@ -91,8 +91,9 @@ func TestAcceptedSurvivesKill9(t *testing.T) {
 		t.Skip("starts serving processes")
 	}
 	dir := t.TempDir()
-	// The relay would consume (and trim) the inbound queue this test counts.
-	cfgPath, public, admin := writeTestConfig(t, dir, pgtest.URL(t), "relay: {enabled: false}")
+	// The relay and the instance would consume (and trim) the inbound queue
+	// this test counts.
+	cfgPath, public, admin := writeTestConfig(t, dir, pgtest.URL(t), "relay: {enabled: false}\ninstance: {enabled: false}")
 	fleet, err := loadgen.NewFleet(2, 8, 0, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,9 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/palisade-fedi/palisade/instance/data"
+	"github.com/palisade-fedi/palisade/instance/federation"
+	"github.com/palisade-fedi/palisade/instance/social"
 	"github.com/palisade-fedi/palisade/relay/delivery"
 	"github.com/palisade-fedi/palisade/relay/ingress"
 	"github.com/palisade-fedi/palisade/relay/keys"
@@ -90,8 +93,13 @@ type node struct {
 	// listener starts.
 	public     *http.ServeMux
 	publicHTTP fasthttp.RequestHandler
-	ready      atomic.Bool
-	shutdown   atomic.Bool
+	// The instance core (cmd/palisade/instance.go).
+	data     *data.Store
+	social   *social.Service
+	consumer *federation.Consumer
+	engine   *delivery.Engine
+	ready    atomic.Bool
+	shutdown atomic.Bool
 }
 
 // serve runs the appliance until ctx is cancelled, then shuts down
@@ -136,11 +144,18 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 		return err
 	}
 	defer n.policy.close()
+	if n.instance, err = loadInstanceActor(ctx, n); err != nil {
+		return err
+	}
+	if err := n.newSocial(); err != nil {
+		return err
+	}
 	// Deferred after the local store's Close, so it runs before it.
 	eng, err := startDelivery(ctx, n)
 	if err != nil {
 		return err
 	}
+	n.engine = eng
 	defer eng.Close()
 	stopRelay, err := n.startRelay(ctx, eng, adminMux)
 	if err != nil {
@@ -165,6 +180,18 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 	n.deliveryRoutes(adminMux, eng)
 	accountsRoutes(adminMux, n.policy, n.db, cfg.BaseURL(), log)
 	go n.policy.run(ctx)
+	stopInstance, err := n.startInstance(ctx, eng)
+	if err != nil {
+		return err
+	}
+	defer stopInstance() // before the engine and the stores close
+	for _, m := range mounts {
+		stopMount, err := m.fn(ctx, n, adminMux)
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.name, err)
+		}
+		defer stopMount()
+	}
 
 	n.reg.MustRegister(n.keys.Collector())
 	var trusted []netip.Prefix
