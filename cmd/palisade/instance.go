@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sort"
 	"time"
 
 	"github.com/palisade-fedi/palisade/instance/data"
@@ -122,13 +123,32 @@ func (n *node) startInstance(ctx context.Context, eng *delivery.Engine) (stop fu
 // before the core stops.
 type mount func(ctx context.Context, n *node, adminMux *http.ServeMux) (stop func(), err error)
 
-// mounts are started in registration order (files register in init).
+// mounts are started by ascending order, then name (files register in
+// init, whose order Go does not promise across files).
 var mounts []namedMount
 
 type namedMount struct {
-	name string
-	fn   mount
+	name  string
+	order int
+	fn    mount
 }
 
+// Mount orders: the OAuth server first, as the APIs and the console
+// authenticate through it.
+const (
+	mountOAuth   = 10
+	mountAPI     = 20
+	mountAdmin   = 30
+	mountConsole = 40
+)
+
 // registerMount adds a part to every node; call it from init.
-func registerMount(name string, fn mount) { mounts = append(mounts, namedMount{name, fn}) }
+func registerMount(name string, order int, fn mount) {
+	mounts = append(mounts, namedMount{name, order, fn})
+	sort.SliceStable(mounts, func(i, j int) bool {
+		if mounts[i].order != mounts[j].order {
+			return mounts[i].order < mounts[j].order
+		}
+		return mounts[i].name < mounts[j].name
+	})
+}
