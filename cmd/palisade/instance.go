@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/palisade-fedi/palisade/instance/data"
@@ -52,12 +53,13 @@ func (n *node) newSocial() error {
 // MUST call it before closing the engine and the stores.
 func (n *node) startInstance(ctx context.Context, eng *delivery.Engine) (stop func(), err error) {
 	cfg := n.cfg
+	n.fetcher = fetch.New(n.keys)
 	c, err := federation.New(federation.Options{
 		Store:         n.data,
 		Queue:         n.inbound,
 		BaseURL:       cfg.BaseURL(),
 		InstanceActor: n.instance.id,
-		Fetch:         fetch.New(n.keys),
+		Fetch:         n.fetcher,
 		Deliver:       eng,
 		Registerer:    n.reg,
 		Logger:        n.log.With("component", "instance"),
@@ -115,6 +117,27 @@ func (n *node) startInstance(ctx context.Context, eng *delivery.Engine) (stop fu
 		<-done
 		<-done
 	}, nil
+}
+
+// resolveAccount finds the account of a handle ("user@host", "@user@host")
+// or an actor id: local and fresh remote accounts from the database, others
+// through WebFinger and an actor fetch (the gateway's gate, guard and caps
+// apply), stored before they are returned.
+func (n *node) resolveAccount(ctx context.Context, handleOrURI string) (*data.Account, error) {
+	uri := handleOrURI
+	if !strings.HasPrefix(uri, "https://") && !strings.HasPrefix(uri, "http://") {
+		user, host, err := fetch.SplitAcct(handleOrURI)
+		if err != nil {
+			return nil, err
+		}
+		if host == strings.ToLower(n.cfg.Host) {
+			return n.data.GetAccountByUsername(ctx, user, "")
+		}
+		if uri, err = n.fetcher.WebFinger(ctx, user+"@"+host, n.cfg.Fed.Scheme); err != nil {
+			return nil, err
+		}
+	}
+	return n.consumer.ResolveActor(ctx, uri)
 }
 
 // mount is a part of the node started after the core (stores, policy,

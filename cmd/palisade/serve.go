@@ -26,6 +26,7 @@ import (
 	"github.com/palisade-fedi/palisade/instance/federation"
 	"github.com/palisade-fedi/palisade/instance/social"
 	"github.com/palisade-fedi/palisade/relay/delivery"
+	"github.com/palisade-fedi/palisade/relay/fetch"
 	"github.com/palisade-fedi/palisade/relay/ingress"
 	"github.com/palisade-fedi/palisade/relay/keys"
 	"github.com/palisade-fedi/palisade/relay/netguard"
@@ -73,6 +74,9 @@ func newLogger(c LogConfig) *slog.Logger {
 // serveHooks lets tests learn the bound addresses (ports may be ":0").
 type serveHooks struct {
 	ready func(public, admin net.Addr)
+	// node, when set, is called with the running node just before ready
+	// (tests drive its services directly).
+	node func(*node)
 }
 
 // node is one running appliance: its stores, pipeline and listeners.
@@ -97,6 +101,7 @@ type node struct {
 	data     *data.Store
 	social   *social.Service
 	consumer *federation.Consumer
+	fetcher  *fetch.Fetcher
 	engine   *delivery.Engine
 	ready    atomic.Bool
 	shutdown atomic.Bool
@@ -254,6 +259,9 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 	n.ready.Store(true)
 	log.Info("palisade serving", "version", versionString(), "host", cfg.Host,
 		"public", publicLn.Addr().String(), "admin", adminLn.Addr().String(), "tls", cfg.TLS.CertFile != "")
+	if hooks != nil && hooks.node != nil {
+		hooks.node(n)
+	}
 	if hooks != nil && hooks.ready != nil {
 		hooks.ready(publicLn.Addr(), adminLn.Addr())
 	}
