@@ -344,7 +344,7 @@ func (e *Engine) expireHeld(h *hostState, now time.Time) {
 		e.o.Logger.Error("delivery: ending expired jobs failed; they stay queued", "host", h.name, "err", err)
 		e.jobs.Release(ids...)
 	} else {
-		e.m.attempts[outcomeExpired].Add(float64(len(ids)))
+		e.m.attempt(h.name, outcomeExpired, len(ids))
 		e.o.Logger.Warn("delivery: jobs expired while their host was unavailable", "host", h.name, "jobs", len(ids))
 	}
 	e.leased -= len(ids)

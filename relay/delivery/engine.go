@@ -79,6 +79,12 @@ type Options struct {
 	AllowHTTP bool
 	// Registerer receives the engine's metrics (default: a private registry).
 	Registerer prometheus.Registerer
+	// HostBuckets is K, the number of destination hosts that get their own
+	// host_bucket label in the per-host delivery metrics: the K busiest by
+	// a decaying count of deliveries sent (half-life 10 minutes), every
+	// other host counting as "other" (default 20; negative: none, every
+	// host is "other"). At most K+1 values are exported at any moment.
+	HostBuckets int
 	// Logger receives one line per ended-but-failed job and per host state
 	// change (default slog.Default()).
 	Logger *slog.Logger
@@ -129,6 +135,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()
+	}
+	if o.HostBuckets == 0 {
+		o.HostBuckets = 20
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

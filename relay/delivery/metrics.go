@@ -36,10 +36,26 @@ type metrics struct {
 	duration    prometheus.Histogram
 	enqueued    prometheus.Counter
 	unavailable prometheus.Gauge
+	hosts       *hostBuckets
+}
+
+// deliveryDurationBuckets are the delivery latency histograms' buckets.
+var deliveryDurationBuckets = []float64{.001, .005, .025, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// sent records the duration of one delivery sent to host (host[:port]).
+func (m *metrics) sent(host string, seconds float64) {
+	m.duration.Observe(seconds)
+	m.hosts.sent(host, seconds)
+}
+
+// attempt counts n outcomes oc of deliveries to host.
+func (m *metrics) attempt(host string, oc outcome, n int) {
+	m.attempts[oc].Add(float64(n))
+	m.hosts.count(host, oc, n)
 }
 
 func newMetrics(reg prometheus.Registerer, e *Engine) (*metrics, error) {
-	m := &metrics{reg: reg}
+	m := &metrics{reg: reg, hosts: newHostBuckets(e.o.HostBuckets, e.o.Now)}
 	m.attemptsVec = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "palisade_delivery_attempts_total",
 		Help: "Outbound deliveries by outcome: each attempt once (success, gone, rejected_4xx, retry_*), and jobs ended unsent (refused_by_policy) or given up (expired).",
@@ -50,7 +66,7 @@ func newMetrics(reg prometheus.Registerer, e *Engine) (*metrics, error) {
 	m.duration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "palisade_delivery_duration_seconds",
 		Help:    "Time from sending a delivery to the end of its response (or its failure).",
-		Buckets: []float64{.001, .005, .025, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		Buckets: deliveryDurationBuckets,
 	})
 	m.enqueued = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "palisade_delivery_enqueued_total",
@@ -74,7 +90,7 @@ func newMetrics(reg prometheus.Registerer, e *Engine) (*metrics, error) {
 		}
 		return max(0, e.o.Now().Sub(t).Seconds())
 	})
-	for _, c := range []prometheus.Collector{m.attemptsVec, m.duration, m.enqueued, m.unavailable, pending, oldest} {
+	for _, c := range append([]prometheus.Collector{m.attemptsVec, m.duration, m.enqueued, m.unavailable, pending, oldest}, m.hosts.collectors()...) {
 		if err := reg.Register(c); err != nil {
 			m.unregister()
 			return nil, fmt.Errorf("delivery: register metrics: %w (one Engine per registry)", err)

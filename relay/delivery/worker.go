@@ -62,7 +62,7 @@ func (e *Engine) run(ctx context.Context, t *task) result {
 	}
 	start := time.Now()
 	status, retryAfter, err := e.post(ctx, t, p, keyID, key, now)
-	e.m.duration.Observe(time.Since(start).Seconds())
+	e.m.sent(t.job.Host, time.Since(start).Seconds())
 	if ctx.Err() != nil {
 		e.jobs.Release(t.job.ID)
 		r.class = classReleased
@@ -111,7 +111,7 @@ func (e *Engine) run(ctx context.Context, t *task) result {
 // completer, which removes it from the store.
 func (e *Engine) finish(t *task, oc outcome) {
 	if oc >= 0 {
-		e.m.attempts[oc].Inc()
+		e.m.attempt(t.job.Host, oc, 1)
 		e.notify(t.job.Host, oc)
 	}
 	e.completed <- t.job.ID
@@ -151,7 +151,7 @@ func (e *Engine) complete() {
 // when that would pass MaxAge.
 func (e *Engine) retry(t *task, p payload, now time.Time, retryAfter time.Duration, oc outcome) {
 	if oc >= 0 {
-		e.m.attempts[oc].Inc()
+		e.m.attempt(t.job.Host, oc, 1)
 		e.notify(t.job.Host, oc)
 	}
 	n := t.job.Attempts + 1
