@@ -170,6 +170,16 @@ func TestStatusesIdempotentWithCountersAndExtras(t *testing.T) {
 		t.Fatalf("tag timeline = %v, %v", tl, err)
 	}
 
+	// A peer's first Update may carry the very second its post was
+	// published in (times travel to the second): it applies.
+	sameSecond, err := s.GetStatus(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied, err := s.EditStatus(ctx, sameSecond.ID, sameSecond.AccountID, data.StatusEdit{Content: "<p>same second</p>", EditedAt: sameSecond.CreatedAt}); err != nil || !applied {
+		t.Fatalf("first edit in the publishing second = %v, %v", applied, err)
+	}
+
 	// Edits keep history; a stale (redelivered) Update is a no-op.
 	edit := data.StatusEdit{Content: "<p>edited</p>", EditedAt: published.Add(time.Minute)}
 	for i, want := range []bool{true, false} {
@@ -177,6 +187,10 @@ func TestStatusesIdempotentWithCountersAndExtras(t *testing.T) {
 		if err != nil || applied != want {
 			t.Fatalf("edit #%d = %v, %v", i, applied, err)
 		}
+	}
+	// An edit older than the post is stale too.
+	if applied, err := s.EditStatus(ctx, reply.ID, bob.ID, data.StatusEdit{Content: "<p>old</p>", EditedAt: published.Add(-time.Second)}); err != nil || applied {
+		t.Fatalf("edit before the post = %v, %v", applied, err)
 	}
 	hist, err := s.StatusEdits(ctx, reply.ID)
 	if err != nil || len(hist) != 1 || hist[0].Content != "<p>@alice #Go</p>" || len(hist[0].MediaIDs) != 1 {

@@ -478,8 +478,12 @@ func (s *Store) EditStatus(ctx context.Context, id, accountID int64, e StatusEdi
 		since := cur.CreatedAt
 		if cur.EditedAt != nil {
 			since = *cur.EditedAt
-		}
-		if !e.EditedAt.After(since) {
+			if !e.EditedAt.After(since) {
+				return nil // this edit, or a newer one, is already here
+			}
+		} else if e.EditedAt.Before(since) {
+			// The first edit may carry the second its post was published
+			// in: peers send times to the second, as Mastodon does.
 			return nil
 		}
 		var media []int64
