@@ -151,7 +151,6 @@ func (f *fedNode) counter(t *testing.T, family string, match map[string]string) 
 	return sum
 }
 
-
 // Two Palisade nodes federate over loopback: every interaction a member
 // makes on one node arrives, verified by the other's gateway, in the
 // other's Postgres.
