@@ -1,8 +1,8 @@
 package activity
 
 import (
+	"bytes"
 	"encoding/json"
-	"strconv"
 )
 
 // DecodeCollection decodes a fetched Collection, OrderedCollection,
@@ -14,11 +14,13 @@ import (
 // its first page), First is that page's id (or "" if it has none) and
 // FirstPage holds it decoded. At most MaxList items are accepted.
 func DecodeCollection(body []byte) (*Collection, error) {
-	f, err := decodeFields(body, "")
+	var f fields
+	d, err := parseTop(body, &f)
 	if err != nil {
 		return nil, err
 	}
-	c, err := decodeCollection(f, "", true)
+	defer d.release()
+	c, err := decodeCollection(&f, nil, true)
 	if err != nil {
 		return nil, err
 	}
@@ -28,71 +30,69 @@ func DecodeCollection(body []byte) (*Collection, error) {
 	return c, nil
 }
 
-func decodeCollection(f fields, path string, top bool) (*Collection, error) {
+func decodeCollection(f *fields, pp *path, top bool) (*Collection, error) {
+	d := f.d
 	c := &Collection{}
 	var err error
-	if c.ID, err = f.str(path, "id"); err != nil {
+	if c.ID, err = f.str(pp, kId); err != nil {
 		return nil, err
 	}
-	if c.Type, err = f.typ(path); err != nil {
+	if c.Type, err = f.typ(pp); err != nil {
 		return nil, err
 	}
-	if raw, ok := f["totalItems"]; ok && !isNull(raw) {
-		n, err := f.int(path, "totalItems")
+	if t, ok := f.get(kTotalItems); ok && !f.null(t) {
+		n, err := f.int(pp, kTotalItems)
 		if err != nil {
 			return nil, err
 		}
 		c.TotalItems = &n
 	}
-	for _, s := range []struct {
+	for _, s := range [...]struct {
 		dst *string
-		key string
-	}{{&c.Last, "last"}, {&c.Next, "next"}, {&c.Prev, "prev"}, {&c.PartOf, "partOf"}} {
-		if *s.dst, err = f.ref(path, s.key); err != nil {
+		key key
+	}{{&c.Last, kLast}, {&c.Next, kNext}, {&c.Prev, kPrev}, {&c.PartOf, kPartOf}} {
+		if *s.dst, err = f.ref(pp, s.key); err != nil {
 			return nil, err
 		}
 	}
-	if raw, ok := f["first"]; ok && !isNull(raw) {
-		if kind(raw) == '{' && top {
-			p := join(path, "first")
-			pf, err := decodeFields(raw, p)
-			if err != nil {
-				return nil, err
-			}
-			if c.FirstPage, err = decodeCollection(pf, p, false); err != nil {
+	if t, ok := f.get(kFirst); ok && !f.null(t) {
+		if d.kind(t) == '{' && top {
+			p := sub(pp, "first")
+			var pf fields
+			d.fieldsOf(&pf, t)
+			if c.FirstPage, err = decodeCollection(&pf, &p, false); err != nil {
 				return nil, err
 			}
 			c.First = c.FirstPage.ID
-		} else if c.First, err = f.ref(path, "first"); err != nil {
+		} else if c.First, err = f.ref(pp, kFirst); err != nil {
 			return nil, err
 		}
 	}
-	key := "orderedItems"
-	if _, ok := f[key]; !ok {
-		key = "items"
+	k := kOrderedItems
+	if _, ok := f.get(k); !ok {
+		k = kItems
 	}
-	raw, ok := f[key]
+	t, ok := f.get(k)
 	if !ok {
 		return c, nil
 	}
-	p := join(path, key)
-	l, err := elements(raw, p)
+	p := sub(pp, keyNames[k])
+	it, err := d.elements(t, &p)
 	if err != nil {
 		return nil, err
 	}
-	for i, e := range l {
-		switch kind(e) {
+	for e, i, ok := it.next(); ok; e, i, ok = it.next() {
+		switch d.kind(e) {
 		case 'n':
 		case '"':
-			var s string
-			if json.Unmarshal(e, &s) != nil {
-				return nil, &DecodeError{Field: p + "[" + strconv.Itoa(i) + "]", Msg: "invalid string"}
-			}
+			s, _ := d.str(e)
 			c.Items = append(c.Items, s)
 		case '{':
-			c.Items = append(c.Items, e)
+			// A copy, as encoding/json's json.RawMessage was.
+			c.Items = append(c.Items, json.RawMessage(bytes.Clone(d.raw(e))))
 		default:
-			return nil, &DecodeError{Field: p + "[" + strconv.Itoa(i) + "]", Msg: "must be an IRI or an object"}
+			ep := at(&p, i)
+			return nil, &DecodeError{Field: ep.String(), Msg: "must be an IRI or an object"}
 		}
 	}
 	return c, nil

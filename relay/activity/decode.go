@@ -9,13 +9,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
-// fields is one JSON object's members by exact key. Keys are matched
-// exactly (not case-insensitively as encoding/json does for structs): see
-// the package comment for why a case-ambiguous key must not read as ours.
-type fields map[string]json.RawMessage
+// The decoder reads a document's tape (tape.go): each object's members are
+// indexed by key once (fields), and values are decoded from the body
+// directly. Keys are matched exactly (not case-insensitively as
+// encoding/json does for structs): see the package comment for why a
+// case-ambiguous key must not read as ours. A repeated key reads as its
+// last occurrence.
 
 // DecodeError names the field of a document that could not be decoded.
 type DecodeError struct {
@@ -30,8 +31,48 @@ func (e *DecodeError) Error() string {
 	return "activity: " + strconv.Quote(e.Field) + ": " + e.Msg
 }
 
-func fieldErr(path, key, msg string) error {
-	return &DecodeError{Field: join(path, key), Msg: msg}
+// path is where a value sits in the document, kept as a chain of
+// segments on the stack and only rendered (String) for an error.
+type path struct {
+	up  *path
+	key string
+	idx int // >= 0: the element index of a list; key is unused
+}
+
+func sub(p *path, key string) path { return path{up: p, key: key, idx: -1} }
+
+func at(p *path, i int) path { return path{up: p, idx: i} }
+
+// String renders the path as join and "[i]" suffixes would. It copies
+// every part into a new string (never returning a segment's own key), so
+// that escape analysis keeps the segments on their callers' stacks.
+func (p *path) String() string {
+	var b strings.Builder
+	p.render(&b)
+	return b.String()
+}
+
+func (p *path) render(b *strings.Builder) {
+	if p == nil {
+		return
+	}
+	p.up.render(b)
+	switch {
+	case p.idx >= 0:
+		b.WriteByte('[')
+		b.WriteString(strconv.Itoa(p.idx))
+		b.WriteByte(']')
+	case p.key == "":
+	case b.Len() == 0 || p.key[0] == '[':
+		b.WriteString(p.key)
+	default:
+		b.WriteByte('.')
+		b.WriteString(p.key)
+	}
+}
+
+func fieldErr(p *path, key, msg string) error {
+	return &DecodeError{Field: join(p.String(), key), Msg: msg}
 }
 
 func join(path, key string) string {
@@ -47,15 +88,55 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-func decodeFields(raw json.RawMessage, path string) (fields, error) {
-	var f fields
-	if err := json.Unmarshal(raw, &f); err != nil || f == nil {
-		if path == "" {
-			return nil, &DecodeError{Msg: "body is not a JSON object (want an ActivityStreams object)"}
+// fields is one JSON object's members by key: slot[k] is the member's
+// token index plus one, 0 when absent.
+type fields struct {
+	d    *doc
+	slot [numKeys]int32
+}
+
+// fieldsOf indexes the members of object token t.
+func (d *doc) fieldsOf(f *fields, t int32) {
+	f.d = d
+	for c := t + 1; c < d.toks[t].next; c = d.toks[c].next {
+		tk := &d.toks[c]
+		var k key
+		if tk.flags&(fKEsc|fKHigh) == 0 {
+			k = keyIDs[string(d.b[tk.kstart:tk.kend])]
+		} else {
+			k = keyIDs[d.key(c)]
 		}
-		return nil, &DecodeError{Field: path, Msg: "must be a JSON object"}
+		if k != kNone {
+			f.slot[k] = c + 1
+		}
 	}
-	return f, nil
+}
+
+// decodeFields indexes an object value; anything else is an error at p.
+func (d *doc) decodeFields(f *fields, t int32, p *path) error {
+	if d.kind(t) != '{' {
+		return &DecodeError{Field: p.String(), Msg: "must be a JSON object"}
+	}
+	d.fieldsOf(f, t)
+	return nil
+}
+
+func (f *fields) get(k key) (int32, bool) {
+	s := f.slot[k]
+	return s - 1, s != 0
+}
+
+func (f *fields) null(t int32) bool { return f.d.kind(t) == 'n' }
+
+// parseTop parses a top-level document that must be a JSON object.
+func parseTop(body []byte, f *fields) (*doc, error) {
+	d, ok := parseDoc(body)
+	if !ok || d.kind(0) != '{' {
+		d.release()
+		return nil, &DecodeError{Msg: "body is not a JSON object (want an ActivityStreams object)"}
+	}
+	d.fieldsOf(f, 0)
+	return d, nil
 }
 
 // DecodeActivity decodes an activity body. It requires "id", "type" and
@@ -63,11 +144,13 @@ func decodeFields(raw json.RawMessage, path string) (fields, error) {
 // Actor or Activity by its type. Unknown fields are ignored; a known field
 // of the wrong JSON type is a *DecodeError naming it.
 func DecodeActivity(body []byte) (*Activity, error) {
-	f, err := decodeFields(body, "")
+	var f fields
+	d, err := parseTop(body, &f)
 	if err != nil {
 		return nil, err
 	}
-	a, err := decodeActivity(f, body, "", 1)
+	defer d.release()
+	a, err := decodeActivity(&f, body, nil, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -85,11 +168,13 @@ func DecodeActivity(body []byte) (*Activity, error) {
 // DecodeObject decodes a standalone object (a fetched Note, Question,
 // Tombstone, ...). It requires "id" and "type".
 func DecodeObject(body []byte) (*Object, error) {
-	f, err := decodeFields(body, "")
+	var f fields
+	d, err := parseTop(body, &f)
 	if err != nil {
 		return nil, err
 	}
-	o, err := decodeObject(f, body, "")
+	defer d.release()
+	o, err := decodeObject(&f, body, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -105,11 +190,13 @@ func DecodeObject(body []byte) (*Object, error) {
 // DecodeActor decodes an actor document. It requires "id", "type" and
 // "inbox".
 func DecodeActor(body []byte) (*Actor, error) {
-	f, err := decodeFields(body, "")
+	var f fields
+	d, err := parseTop(body, &f)
 	if err != nil {
 		return nil, err
 	}
-	a, err := decodeActor(f, body, "")
+	defer d.release()
+	a, err := decodeActor(&f, body, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -124,59 +211,57 @@ func DecodeActor(body []byte) (*Actor, error) {
 	return a, nil
 }
 
-func decodeActivity(f fields, raw json.RawMessage, path string, depth int) (*Activity, error) {
+func decodeActivity(f *fields, raw json.RawMessage, p *path, depth int) (*Activity, error) {
 	a := &Activity{Raw: raw}
 	var err error
-	if a.ID, err = f.str(path, "id"); err != nil {
+	if a.ID, err = f.str(p, kId); err != nil {
 		return nil, err
 	}
-	if a.Type, err = f.typ(path); err != nil {
+	if a.Type, err = f.typ(p); err != nil {
 		return nil, err
 	}
-	if a.Actor, err = f.ref(path, "actor"); err != nil {
+	if a.Actor, err = f.ref(p, kActor); err != nil {
 		return nil, err
 	}
-	if a.Target, err = f.ref(path, "target"); err != nil {
+	if a.Target, err = f.ref(p, kTarget); err != nil {
 		return nil, err
 	}
-	if err = f.addressing(path, &a.To, &a.Cc, &a.Bto, &a.Bcc, &a.Audience); err != nil {
+	if err = f.addressing(p, &a.To, &a.Cc, &a.Bto, &a.Bcc, &a.Audience); err != nil {
 		return nil, err
 	}
-	if a.Published, err = f.time(path, "published"); err != nil {
+	if a.Published, err = f.time(p, kPublished); err != nil {
 		return nil, err
 	}
-	if a.Content, err = f.str(path, "content"); err != nil {
+	if a.Content, err = f.str(p, kContent); err != nil {
 		return nil, err
 	}
-	if a.Summary, err = f.str(path, "summary"); err != nil {
+	if a.Summary, err = f.str(p, kSummary); err != nil {
 		return nil, err
 	}
-	if a.Tags, err = f.tags(path); err != nil {
+	if a.Tags, err = f.tags(p); err != nil {
 		return nil, err
 	}
-	if err = a.decodeObjectField(f, path, depth); err != nil {
+	if err = a.decodeObjectField(f, p, depth); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-func (a *Activity) decodeObjectField(f fields, path string, depth int) error {
-	raw, ok := f["object"]
-	if !ok || isNull(raw) {
+func (a *Activity) decodeObjectField(f *fields, pp *path, depth int) error {
+	t, ok := f.get(kObject)
+	if !ok || f.null(t) {
 		return nil
 	}
-	p := join(path, "object")
-	switch kind(raw) {
+	d := f.d
+	p := sub(pp, "object")
+	switch d.kind(t) {
 	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return fieldErr(path, "object", "invalid string")
-		}
+		s, _ := d.str(t)
 		a.Object, a.Objects = s, []string{s}
 		return nil
 	case '[':
 		// Mastodon's Flag: [actor, status, status, ...].
-		ids, err := refList(raw, p)
+		ids, err := f.refList(t, &p)
 		if err != nil {
 			return err
 		}
@@ -187,20 +272,22 @@ func (a *Activity) decodeObjectField(f fields, path string, depth int) error {
 		return nil
 	case '{':
 	default:
-		return fieldErr(path, "object", "must be an IRI, an object or a list")
+		return fieldErr(pp, "object", "must be an IRI, an object or a list")
 	}
-	of, err := decodeFields(raw, p)
-	if err != nil {
-		return err
-	}
+	var of fields
+	d.fieldsOf(&of, t)
+	// A copy, as encoding/json's json.RawMessage was: ObjectRaw may be
+	// kept after the body's buffer is reused.
+	raw := json.RawMessage(bytes.Clone(d.raw(t)))
 	a.ObjectRaw = raw
-	if a.Object, err = of.str(p, "id"); err != nil {
+	var err error
+	if a.Object, err = of.str(&p, kId); err != nil {
 		return err
 	}
 	if a.Object != "" {
 		a.Objects = []string{a.Object}
 	}
-	if a.ObjectType, err = of.typ(p); err != nil {
+	if a.ObjectType, err = of.typ(&p); err != nil {
 		return err
 	}
 	if a.ObjectType == "" || depth+1 > MaxDepth {
@@ -208,324 +295,327 @@ func (a *Activity) decodeObjectField(f fields, path string, depth int) error {
 	}
 	switch {
 	case actorTypes[a.ObjectType]:
-		a.ObjectActor, err = decodeActor(of, raw, p)
+		a.ObjectActor, err = decodeActor(&of, raw, &p)
 	case activityTypes[a.ObjectType]:
-		a.ObjectActivity, err = decodeActivity(of, raw, p, depth+1)
+		a.ObjectActivity, err = decodeActivity(&of, raw, &p, depth+1)
 	default:
-		a.ObjectObject, err = decodeObject(of, raw, p)
+		a.ObjectObject, err = decodeObject(&of, raw, &p)
 	}
 	return err
 }
 
-func decodeObject(f fields, raw json.RawMessage, path string) (*Object, error) {
+func decodeObject(f *fields, raw json.RawMessage, p *path) (*Object, error) {
+	d := f.d
 	o := &Object{Raw: raw}
 	var err error
-	if o.ID, err = f.str(path, "id"); err != nil {
+	if o.ID, err = f.str(p, kId); err != nil {
 		return nil, err
 	}
-	if o.Type, err = f.typ(path); err != nil {
+	if o.Type, err = f.typ(p); err != nil {
 		return nil, err
 	}
-	if o.AttributedTo, err = f.attributedTo(path); err != nil {
+	if o.AttributedTo, err = f.attributedTo(p); err != nil {
 		return nil, err
 	}
-	if o.InReplyTo, err = f.ref(path, "inReplyTo"); err != nil {
+	if o.InReplyTo, err = f.ref(p, kInReplyTo); err != nil {
 		return nil, err
 	}
-	if o.Links, err = f.links(path, "url"); err != nil {
+	if o.Links, err = f.links(p, kUrl); err != nil {
 		return nil, err
 	}
 	o.URL = pickHTML(o.Links)
-	if err = f.addressing(path, &o.To, &o.Cc, &o.Bto, &o.Bcc, &o.Audience); err != nil {
+	if err = f.addressing(p, &o.To, &o.Cc, &o.Bto, &o.Bcc, &o.Audience); err != nil {
 		return nil, err
 	}
-	if o.Content, o.ContentMap, o.Language, err = f.natural(path, "content"); err != nil {
+	if o.Content, o.ContentMap, o.Language, err = f.natural(p, kContent, kContentMap); err != nil {
 		return nil, err
 	}
-	if o.Summary, o.SummaryMap, _, err = f.natural(path, "summary"); err != nil {
+	if o.Summary, o.SummaryMap, _, err = f.natural(p, kSummary, kSummaryMap); err != nil {
 		return nil, err
 	}
-	if o.Name, o.NameMap, _, err = f.natural(path, "name"); err != nil {
+	if o.Name, o.NameMap, _, err = f.natural(p, kName, kNameMap); err != nil {
 		return nil, err
 	}
 	if o.Language == "" {
 		// Lemmy states the language as {"identifier":"en","name":...}.
-		if l, ok := f["language"]; ok && kind(l) == '{' {
-			lf, err := decodeFields(l, join(path, "language"))
-			if err != nil {
+		if l, ok := f.get(kLanguage); ok && d.kind(l) == '{' {
+			lp := sub(p, "language")
+			var lf fields
+			d.fieldsOf(&lf, l)
+			if o.Language, err = lf.str(&lp, kIdentifier); err != nil {
 				return nil, err
 			}
-			if o.Language, err = lf.str(join(path, "language"), "identifier"); err != nil {
-				return nil, err
-			}
 		}
 	}
-	if o.MediaType, err = f.str(path, "mediaType"); err != nil {
+	if o.MediaType, err = f.str(p, kMediaType); err != nil {
 		return nil, err
 	}
-	if src, ok := f["source"]; ok && kind(src) == '{' {
-		sf, err := decodeFields(src, join(path, "source"))
-		if err != nil {
+	if src, ok := f.get(kSource); ok && d.kind(src) == '{' {
+		sp := sub(p, "source")
+		var sf fields
+		d.fieldsOf(&sf, src)
+		if o.Source, err = sf.str(&sp, kContent); err != nil {
 			return nil, err
 		}
-		p := join(path, "source")
-		if o.Source, err = sf.str(p, "content"); err != nil {
-			return nil, err
-		}
-		if o.SourceMediaType, err = sf.str(p, "mediaType"); err != nil {
+		if o.SourceMediaType, err = sf.str(&sp, kMediaType); err != nil {
 			return nil, err
 		}
 	}
-	if o.Tags, err = f.tags(path); err != nil {
+	if o.Tags, err = f.tags(p); err != nil {
 		return nil, err
 	}
-	if o.Attachments, err = f.attachments(path); err != nil {
+	if o.Attachments, err = f.attachments(p); err != nil {
 		return nil, err
 	}
-	if o.QuoteURL, err = f.quote(path, o.Tags); err != nil {
+	if o.QuoteURL, err = f.quote(p, o.Tags); err != nil {
 		return nil, err
 	}
-	if o.Sensitive, err = f.bool(path, "sensitive"); err != nil {
+	if o.Sensitive, err = f.bool(p, kSensitive); err != nil {
 		return nil, err
 	}
-	if o.Published, err = f.time(path, "published"); err != nil {
+	if o.Published, err = f.time(p, kPublished); err != nil {
 		return nil, err
 	}
-	if o.Updated, err = f.time(path, "updated"); err != nil {
+	if o.Updated, err = f.time(p, kUpdated); err != nil {
 		return nil, err
 	}
-	if o.Conversation, err = f.ref(path, "conversation"); err != nil {
+	if o.Conversation, err = f.ref(p, kConversation); err != nil {
 		return nil, err
 	}
 	if o.Conversation == "" {
 		// Pleroma/Akkoma put the thread in "context".
-		if o.Conversation, err = f.ref(path, "context"); err != nil {
+		if o.Conversation, err = f.ref(p, kContext); err != nil {
 			return nil, err
 		}
 	}
-	if o.OneOf, err = f.pollOptions(path, "oneOf"); err != nil {
+	if o.OneOf, err = f.pollOptions(p, kOneOf); err != nil {
 		return nil, err
 	}
-	if o.AnyOf, err = f.pollOptions(path, "anyOf"); err != nil {
+	if o.AnyOf, err = f.pollOptions(p, kAnyOf); err != nil {
 		return nil, err
 	}
-	if o.EndTime, err = f.time(path, "endTime"); err != nil {
+	if o.EndTime, err = f.time(p, kEndTime); err != nil {
 		return nil, err
 	}
-	if c, ok := f["closed"]; ok && !isNull(c) {
-		switch kind(c) {
+	if c, ok := f.get(kClosed); ok && !f.null(c) {
+		switch d.kind(c) {
 		case 't', 'f':
 			// Some peers send a boolean rather than the time.
-			o.IsClosed = c[0] == 't'
+			o.IsClosed = d.kind(c) == 't'
 			if o.IsClosed {
 				o.Closed = o.EndTime
 			}
 		default:
-			if o.Closed, err = f.time(path, "closed"); err != nil {
+			if o.Closed, err = f.time(p, kClosed); err != nil {
 				return nil, err
 			}
 			o.IsClosed = !o.Closed.IsZero()
 		}
 	}
-	if o.VotersCount, err = f.int(path, "votersCount"); err != nil {
+	if o.VotersCount, err = f.int(p, kVotersCount); err != nil {
 		return nil, err
 	}
-	if o.FormerType, err = f.str(path, "formerType"); err != nil {
+	if o.FormerType, err = f.str(p, kFormerType); err != nil {
 		return nil, err
 	}
-	if o.Deleted, err = f.time(path, "deleted"); err != nil {
+	if o.Deleted, err = f.time(p, kDeleted); err != nil {
 		return nil, err
 	}
 	return o, nil
 }
 
-func decodeActor(f fields, raw json.RawMessage, path string) (*Actor, error) {
+func decodeActor(f *fields, raw json.RawMessage, p *path) (*Actor, error) {
+	d := f.d
 	a := &Actor{Raw: raw}
 	var err error
-	for _, s := range []struct {
+	for _, s := range [...]struct {
 		dst *string
-		key string
+		key key
 	}{
-		{&a.ID, "id"}, {&a.PreferredUsername, "preferredUsername"},
-		{&a.Inbox, "inbox"}, {&a.Outbox, "outbox"}, {&a.Followers, "followers"},
-		{&a.Following, "following"}, {&a.Featured, "featured"},
-		{&a.FeaturedTags, "featuredTags"}, {&a.MovedTo, "movedTo"},
+		{&a.ID, kId}, {&a.PreferredUsername, kPreferredUsername},
+		{&a.Inbox, kInbox}, {&a.Outbox, kOutbox}, {&a.Followers, kFollowers},
+		{&a.Following, kFollowing}, {&a.Featured, kFeatured},
+		{&a.FeaturedTags, kFeaturedTags}, {&a.MovedTo, kMovedTo},
 	} {
-		if *s.dst, err = f.ref(path, s.key); err != nil {
+		if *s.dst, err = f.ref(p, s.key); err != nil {
 			return nil, err
 		}
 	}
-	if a.Type, err = f.typ(path); err != nil {
+	if a.Type, err = f.typ(p); err != nil {
 		return nil, err
 	}
-	if a.Name, _, _, err = f.natural(path, "name"); err != nil {
+	if a.Name, _, _, err = f.natural(p, kName, kNameMap); err != nil {
 		return nil, err
 	}
-	if a.Summary, _, _, err = f.natural(path, "summary"); err != nil {
+	if a.Summary, _, _, err = f.natural(p, kSummary, kSummaryMap); err != nil {
 		return nil, err
 	}
-	links, err := f.links(path, "url")
+	links, err := f.links(p, kUrl)
 	if err != nil {
 		return nil, err
 	}
 	a.URL = pickHTML(links)
-	if a.Icon, err = f.image(path, "icon"); err != nil {
+	if a.Icon, err = f.image(p, kIcon); err != nil {
 		return nil, err
 	}
-	if a.Image, err = f.image(path, "image"); err != nil {
+	if a.Image, err = f.image(p, kImage); err != nil {
 		return nil, err
 	}
-	if ep, ok := f["endpoints"]; ok && !isNull(ep) {
-		p := join(path, "endpoints")
-		ef, err := decodeFields(ep, p)
-		if err != nil {
+	if ep, ok := f.get(kEndpoints); ok && !f.null(ep) {
+		epp := sub(p, "endpoints")
+		var ef fields
+		if err := d.decodeFields(&ef, ep, &epp); err != nil {
 			return nil, err
 		}
-		if a.SharedInbox, err = ef.ref(p, "sharedInbox"); err != nil {
+		if a.SharedInbox, err = ef.ref(&epp, kSharedInbox); err != nil {
 			return nil, err
 		}
 	}
 	if a.SharedInbox == "" {
 		// Misskey also sends "sharedInbox" at the top level; older
 		// versions sent only that.
-		if a.SharedInbox, err = f.ref(path, "sharedInbox"); err != nil {
+		if a.SharedInbox, err = f.ref(p, kSharedInbox); err != nil {
 			return nil, err
 		}
 	}
-	if a.PublicKeys, err = f.publicKeys(path); err != nil {
+	if a.PublicKeys, err = f.publicKeys(p); err != nil {
 		return nil, err
 	}
-	if a.ManuallyApprovesFollowers, err = f.bool(path, "manuallyApprovesFollowers"); err != nil {
+	if a.ManuallyApprovesFollowers, err = f.bool(p, kManuallyApprovesFollowers); err != nil {
 		return nil, err
 	}
-	if a.Discoverable, err = f.bool(path, "discoverable"); err != nil {
+	if a.Discoverable, err = f.bool(p, kDiscoverable); err != nil {
 		return nil, err
 	}
-	if a.Indexable, err = f.bool(path, "indexable"); err != nil {
+	if a.Indexable, err = f.bool(p, kIndexable); err != nil {
 		return nil, err
 	}
-	if a.Published, err = f.time(path, "published"); err != nil {
+	if a.Published, err = f.time(p, kPublished); err != nil {
 		return nil, err
 	}
-	if a.AlsoKnownAs, err = f.refs(path, "alsoKnownAs"); err != nil {
+	if a.AlsoKnownAs, err = f.refs(p, kAlsoKnownAs); err != nil {
 		return nil, err
 	}
-	if a.Tags, err = f.tags(path); err != nil {
+	if a.Tags, err = f.tags(p); err != nil {
 		return nil, err
 	}
-	if a.Fields, err = f.propertyValues(path); err != nil {
+	if a.Fields, err = f.propertyValues(p); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-// kind returns the first byte of a JSON value: '"', '{', '[', 't', 'f',
-// 'n', or a digit/'-' for numbers.
-func kind(raw json.RawMessage) byte {
-	raw = bytes.TrimLeft(raw, " \t\r\n")
-	if len(raw) == 0 {
-		return 0
-	}
-	return raw[0]
+// elemIter walks a value as a list: a list's entries, or the value itself
+// as a one-element list (ActivityStreams lets any non-functional property
+// be a single value); null is the empty list.
+type elemIter struct {
+	d        *doc
+	cur, end int32
+	i        int
 }
 
-func isNull(raw json.RawMessage) bool { return kind(raw) == 'n' }
-
-// elements splits a value into list elements: a list's entries, or the
-// value itself as a one-element list (ActivityStreams lets any
-// non-functional property be a single value).
-func elements(raw json.RawMessage, path string) ([]json.RawMessage, error) {
-	switch kind(raw) {
+func (d *doc) elements(t int32, p *path) (elemIter, error) {
+	switch d.kind(t) {
 	case 'n':
-		return nil, nil
+		return elemIter{}, nil
 	case '[':
 	default:
-		return []json.RawMessage{raw}, nil
+		return elemIter{d: d, cur: t, end: t + 1}, nil
 	}
-	var l []json.RawMessage
-	if err := json.Unmarshal(raw, &l); err != nil {
-		return nil, &DecodeError{Field: path, Msg: "invalid list"}
+	n := 0
+	for c := t + 1; c < d.toks[t].next; c = d.toks[c].next {
+		n++
 	}
-	if len(l) > MaxList {
-		return nil, &DecodeError{Field: path, Msg: fmt.Sprintf("has %d entries (at most %d are accepted)", len(l), MaxList)}
+	if n > MaxList {
+		return elemIter{}, &DecodeError{Field: p.String(), Msg: fmt.Sprintf("has %d entries (at most %d are accepted)", n, MaxList)}
 	}
-	return l, nil
+	return elemIter{d: d, cur: t + 1, end: d.toks[t].next}, nil
 }
 
-// jsonString decodes a JSON string value. Values from a decoded fields map
-// are already validated JSON, so a string without escapes and with valid
-// UTF-8 is its bytes between the quotes; others go through encoding/json
-// (which also replaces invalid UTF-8 the same way in both paths' output).
-func jsonString(raw json.RawMessage) (string, bool) {
-	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
-		in := raw[1 : len(raw)-1]
-		if bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
-			return string(in), true
-		}
+// next returns the next element's token and index.
+func (it *elemIter) next() (int32, int, bool) {
+	if it.cur >= it.end {
+		return 0, 0, false
 	}
-	var s string
-	if kind(raw) != '"' || json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
+	t, i := it.cur, it.i
+	it.cur = it.d.toks[t].next
+	it.i++
+	return t, i, true
 }
 
-func (f fields) str(path, key string) (string, error) {
-	raw, ok := f[key]
-	if !ok || isNull(raw) {
+func (it *elemIter) len() int {
+	n := 0
+	for c := it.cur; c < it.end; c = it.d.toks[c].next {
+		n++
+	}
+	return n
+}
+
+func (f *fields) str(p *path, k key) (string, error) {
+	t, ok := f.get(k)
+	if !ok || f.null(t) {
 		return "", nil
 	}
-	s, ok := jsonString(raw)
+	s, ok := f.d.str(t)
 	if !ok {
-		return "", fieldErr(path, key, "must be a string")
+		return "", fieldErr(p, keyNames[k], "must be a string")
 	}
 	return s, nil
 }
 
 // typ reads "type": a string, or the first string of a list.
-func (f fields) typ(path string) (string, error) {
-	raw, ok := f["type"]
-	if !ok || isNull(raw) {
+func (f *fields) typ(p *path) (string, error) {
+	t, ok := f.get(kType)
+	if !ok || f.null(t) {
 		return "", nil
 	}
-	if kind(raw) == '[' {
-		l, err := elements(raw, join(path, "type"))
+	if f.d.kind(t) == '[' {
+		tp := sub(p, "type")
+		it, err := f.d.elements(t, &tp)
 		if err != nil {
 			return "", err
 		}
-		for _, e := range l {
-			var s string
-			if json.Unmarshal(e, &s) == nil {
+		for e, _, ok := it.next(); ok; e, _, ok = it.next() {
+			switch f.d.kind(e) {
+			case '"':
+				s, _ := f.d.str(e)
 				return s, nil
+			case 'n':
+				// encoding/json reads null into a string as "".
+				return "", nil
 			}
 		}
-		return "", fieldErr(path, "type", "must be a string or a list of strings")
+		return "", fieldErr(p, "type", "must be a string or a list of strings")
 	}
-	return f.str(path, "type")
+	return f.str(p, kType)
 }
 
-func (f fields) bool(path, key string) (bool, error) {
-	raw, ok := f[key]
-	if !ok || isNull(raw) {
+func (f *fields) bool(p *path, k key) (bool, error) {
+	t, ok := f.get(k)
+	if !ok || f.null(t) {
 		return false, nil
 	}
-	var b bool
-	if json.Unmarshal(raw, &b) != nil {
-		return false, fieldErr(path, key, "must be true or false")
+	switch f.d.kind(t) {
+	case 't':
+		return true, nil
+	case 'f':
+		return false, nil
 	}
-	return b, nil
+	return false, fieldErr(p, keyNames[k], "must be true or false")
 }
 
-func (f fields) int(path, key string) (int, error) {
-	raw, ok := f[key]
-	if !ok || isNull(raw) {
+func (f *fields) int(p *path, k key) (int, error) {
+	t, ok := f.get(k)
+	if !ok || f.null(t) {
 		return 0, nil
 	}
-	var n float64
-	if json.Unmarshal(raw, &n) != nil || n < 0 || n > math.MaxInt32 {
-		return 0, fieldErr(path, key, "must be a non-negative number")
+	if f.d.kind(t) == '0' {
+		n, err := strconv.ParseFloat(string(f.d.raw(t)), 64)
+		if err == nil && n >= 0 && n <= math.MaxInt32 {
+			return int(n), nil
+		}
 	}
-	return int(n), nil
+	return 0, fieldErr(p, keyNames[k], "must be a non-negative number")
 }
 
 // timeLayouts are the forms of xsd:dateTime seen on the wire: RFC 3339
@@ -537,8 +627,8 @@ var timeLayouts = [...]string{
 	"2006-01-02T15:04:05.999999999Z0700",
 }
 
-func (f fields) time(path, key string) (time.Time, error) {
-	s, err := f.str(path, key)
+func (f *fields) time(p *path, k key) (time.Time, error) {
+	s, err := f.str(p, k)
 	if err != nil || s == "" {
 		return time.Time{}, err
 	}
@@ -547,53 +637,49 @@ func (f fields) time(path, key string) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, fieldErr(path, key, "is not an RFC 3339 date-time: "+quoteShort(s))
+	return time.Time{}, fieldErr(p, keyNames[k], "is not an RFC 3339 date-time: "+quoteShort(s))
 }
 
 // refID extracts an IRI from a reference value: a string, or the "id" (or
 // a Link's "href") of an object.
-func refID(raw json.RawMessage, path string) (id, typ string, err error) {
-	switch kind(raw) {
+func (d *doc) refID(t int32, p *path) (id, typ string, err error) {
+	switch d.kind(t) {
 	case 'n':
 		return "", "", nil
 	case '"':
-		id, ok := jsonString(raw)
-		if !ok {
-			return "", "", &DecodeError{Field: path, Msg: "invalid string"}
-		}
+		id, _ := d.str(t)
 		return id, "", nil
 	case '{':
-		f, err := decodeFields(raw, path)
-		if err != nil {
-			return "", "", err
-		}
-		if id, err = f.str(path, "id"); err != nil {
+		var f fields
+		d.fieldsOf(&f, t)
+		if id, err = f.str(p, kId); err != nil {
 			return "", "", err
 		}
 		if id == "" {
-			if id, err = f.str(path, "href"); err != nil {
+			if id, err = f.str(p, kHref); err != nil {
 				return "", "", err
 			}
 		}
-		typ, err = f.typ(path)
+		typ, err = f.typ(p)
 		return id, typ, err
 	}
-	return "", "", &DecodeError{Field: path, Msg: "must be an IRI or an object with an id"}
+	return "", "", &DecodeError{Field: p.String(), Msg: "must be an IRI or an object with an id"}
 }
 
 // ref reads a functional reference. A list yields its first entry.
-func (f fields) ref(path, key string) (string, error) {
-	raw, ok := f[key]
+func (f *fields) ref(pp *path, k key) (string, error) {
+	t, ok := f.get(k)
 	if !ok {
 		return "", nil
 	}
-	p := join(path, key)
-	l, err := elements(raw, p)
+	p := sub(pp, keyNames[k])
+	it, err := f.d.elements(t, &p)
 	if err != nil {
 		return "", err
 	}
-	for i, e := range l {
-		id, _, err := refID(e, p+"["+strconv.Itoa(i)+"]")
+	for e, i, ok := it.next(); ok; e, i, ok = it.next() {
+		ep := at(&p, i)
+		id, _, err := f.d.refID(e, &ep)
 		if err != nil {
 			return "", err
 		}
@@ -604,14 +690,15 @@ func (f fields) ref(path, key string) (string, error) {
 	return "", nil
 }
 
-func refList(raw json.RawMessage, path string) ([]string, error) {
-	l, err := elements(raw, path)
+func (f *fields) refList(t int32, p *path) ([]string, error) {
+	it, err := f.d.elements(t, p)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, 0, len(l))
-	for i, e := range l {
-		id, _, err := refID(e, path+"["+strconv.Itoa(i)+"]")
+	out := make([]string, 0, it.len())
+	for e, i, ok := it.next(); ok; e, i, ok = it.next() {
+		ep := at(p, i)
+		id, _, err := f.d.refID(e, &ep)
 		if err != nil {
 			return nil, err
 		}
@@ -622,12 +709,13 @@ func refList(raw json.RawMessage, path string) ([]string, error) {
 	return out, nil
 }
 
-func (f fields) refs(path, key string) ([]string, error) {
-	raw, ok := f[key]
+func (f *fields) refs(pp *path, k key) ([]string, error) {
+	t, ok := f.get(k)
 	if !ok {
 		return nil, nil
 	}
-	l, err := refList(raw, join(path, key))
+	p := sub(pp, keyNames[k])
+	l, err := f.refList(t, &p)
 	if len(l) == 0 {
 		return nil, err
 	}
@@ -638,9 +726,9 @@ func (f fields) refs(path, key string) ([]string, error) {
 // Fedibird's "quoteUri", Misskey's "_misskey_quote", else a FEP-e232 Link
 // tag whose mediaType is the ActivityStreams JSON-LD profile (Misskey and
 // Akkoma add one beside the fields).
-func (f fields) quote(path string, tags []Tag) (string, error) {
-	for _, k := range [...]string{"quote", "quoteUrl", "quoteUri", "_misskey_quote"} {
-		q, err := f.ref(path, k)
+func (f *fields) quote(p *path, tags []Tag) (string, error) {
+	for _, k := range [...]key{kQuote, kQuoteUrl, kQuoteUri, kMisskeyQuote} {
+		q, err := f.ref(p, k)
 		if q != "" || err != nil {
 			return q, err
 		}
@@ -657,19 +745,20 @@ func (f fields) quote(path string, tags []Tag) (string, error) {
 // attributedTo prefers the first Person of a list: PeerTube sends
 // [{"type":"Person",...},{"type":"Group",...}] (the channel) and Lemmy
 // may list the community too.
-func (f fields) attributedTo(path string) (string, error) {
-	raw, ok := f["attributedTo"]
+func (f *fields) attributedTo(pp *path) (string, error) {
+	t, ok := f.get(kAttributedTo)
 	if !ok {
 		return "", nil
 	}
-	p := join(path, "attributedTo")
-	l, err := elements(raw, p)
+	p := sub(pp, "attributedTo")
+	it, err := f.d.elements(t, &p)
 	if err != nil {
 		return "", err
 	}
 	first := ""
-	for i, e := range l {
-		id, typ, err := refID(e, p+"["+strconv.Itoa(i)+"]")
+	for e, i, ok := it.next(); ok; e, i, ok = it.next() {
+		ep := at(&p, i)
+		id, typ, err := f.d.refID(e, &ep)
 		if err != nil {
 			return "", err
 		}
@@ -686,13 +775,13 @@ func (f fields) attributedTo(path string) (string, error) {
 	return first, nil
 }
 
-func (f fields) addressing(path string, to, cc, bto, bcc, aud *[]string) error {
+func (f *fields) addressing(p *path, to, cc, bto, bcc, aud *[]string) error {
 	var err error
-	for _, a := range []struct {
+	for _, a := range [...]struct {
 		dst *[]string
-		key string
-	}{{to, "to"}, {cc, "cc"}, {bto, "bto"}, {bcc, "bcc"}, {aud, "audience"}} {
-		if *a.dst, err = f.refs(path, a.key); err != nil {
+		key key
+	}{{to, kTo}, {cc, kCc}, {bto, kBto}, {bcc, kBcc}, {aud, kAudience}} {
+		if *a.dst, err = f.refs(p, a.key); err != nil {
 			return err
 		}
 	}
@@ -700,49 +789,45 @@ func (f fields) addressing(path string, to, cc, bto, bcc, aud *[]string) error {
 }
 
 // links reads "url": an IRI, a Link, or a list of either.
-func (f fields) links(path, key string) ([]Link, error) {
-	raw, ok := f[key]
+func (f *fields) links(pp *path, k key) ([]Link, error) {
+	t, ok := f.get(k)
 	if !ok {
 		return nil, nil
 	}
-	p := join(path, key)
-	l, err := elements(raw, p)
+	d := f.d
+	p := sub(pp, keyNames[k])
+	it, err := d.elements(t, &p)
 	if err != nil {
 		return nil, err
 	}
 	var out []Link
-	for i, e := range l {
-		ep := p + "[" + strconv.Itoa(i) + "]"
-		switch kind(e) {
+	for e, i, ok := it.next(); ok; e, i, ok = it.next() {
+		ep := at(&p, i)
+		switch d.kind(e) {
 		case 'n':
 			continue
 		case '"':
-			var s string
-			if json.Unmarshal(e, &s) != nil {
-				return nil, &DecodeError{Field: ep, Msg: "invalid string"}
-			}
+			s, _ := d.str(e)
 			out = append(out, Link{Href: s})
 		case '{':
-			lf, err := decodeFields(e, ep)
-			if err != nil {
-				return nil, err
-			}
+			var lf fields
+			d.fieldsOf(&lf, e)
 			var ln Link
-			if ln.Href, err = lf.str(ep, "href"); err != nil {
+			if ln.Href, err = lf.str(&ep, kHref); err != nil {
 				return nil, err
 			}
 			if ln.Href == "" {
-				if ln.Href, err = lf.str(ep, "id"); err != nil {
+				if ln.Href, err = lf.str(&ep, kId); err != nil {
 					return nil, err
 				}
 			}
-			if ln.MediaType, err = lf.str(ep, "mediaType"); err != nil {
+			if ln.MediaType, err = lf.str(&ep, kMediaType); err != nil {
 				return nil, err
 			}
-			if ln.Name, err = lf.str(ep, "name"); err != nil {
+			if ln.Name, err = lf.str(&ep, kName); err != nil {
 				return nil, err
 			}
-			if ln.Rel, err = lf.str(ep, "rel"); err != nil {
+			if ln.Rel, err = lf.str(&ep, kRel); err != nil {
 				// rel may be a list; it is informational only.
 				ln.Rel, err = "", nil
 			}
@@ -750,7 +835,7 @@ func (f fields) links(path, key string) ([]Link, error) {
 				out = append(out, ln)
 			}
 		default:
-			return nil, &DecodeError{Field: ep, Msg: "must be an IRI or a Link"}
+			return nil, &DecodeError{Field: ep.String(), Msg: "must be an IRI or a Link"}
 		}
 	}
 	return out, nil
@@ -769,32 +854,58 @@ func pickHTML(l []Link) string {
 	return ""
 }
 
-// natural reads a natural-language property and its *Map form.
-func (f fields) natural(path, key string) (string, map[string]string, string, error) {
-	s, err := f.str(path, key)
+// natural reads a natural-language property and its *Map form (mk).
+func (f *fields) natural(p *path, k, mk key) (string, map[string]string, string, error) {
+	s, err := f.str(p, k)
 	if err != nil {
 		return "", nil, "", err
 	}
-	raw, ok := f[key+"Map"]
-	if !ok || isNull(raw) {
+	t, ok := f.get(mk)
+	if !ok || f.null(t) {
 		return s, nil, "", nil
 	}
-	var m map[string]string
-	if kind(raw) != '{' || json.Unmarshal(raw, &m) != nil {
-		return "", nil, "", fieldErr(path, key+"Map", "must be an object of language tag to string")
+	d := f.d
+	bad := func() (string, map[string]string, string, error) {
+		return "", nil, "", fieldErr(p, keyNames[mk], "must be an object of language tag to string")
+	}
+	if d.kind(t) != '{' {
+		return bad()
+	}
+	m := map[string]string{}
+	for c := t + 1; c < d.toks[t].next; c = d.toks[c].next {
+		v := ""
+		switch d.kind(c) {
+		case '"':
+			v, _ = d.str(c)
+		case 'n':
+			// encoding/json stores null as "" in a map of strings.
+		default:
+			return bad()
+		}
+		m[d.key(c)] = v
 	}
 	if len(m) > MaxList {
-		return "", nil, "", fieldErr(path, key+"Map", "has too many languages")
+		return "", nil, "", fieldErr(p, keyNames[mk], "has too many languages")
 	}
 	if len(m) == 0 {
 		return s, nil, "", nil
+	}
+	var lang string
+	if len(m) == 1 {
+		for k := range m {
+			lang = k
+		}
+		if s == "" {
+			s = m[lang]
+		}
+		return s, m, lang, nil
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	lang := keys[0]
+	lang = keys[0]
 	if s != "" {
 		// Mastodon sends content and contentMap with the same value: the
 		// key holding content is the language.
@@ -812,96 +923,120 @@ func (f fields) natural(path, key string) (string, map[string]string, string, er
 	return s, m, lang, nil
 }
 
-func (f fields) objectList(path, key string, each func(fields, string) error) error {
-	raw, ok := f[key]
-	if !ok {
-		return nil
-	}
-	p := join(path, key)
-	l, err := elements(raw, p)
-	if err != nil {
-		return err
-	}
-	for i, e := range l {
-		ep := p + "[" + strconv.Itoa(i) + "]"
-		switch kind(e) {
-		case 'n', '"':
-			// A bare IRI in tag/attachment carries nothing we use.
-			continue
-		case '{':
-		default:
-			return &DecodeError{Field: ep, Msg: "must be an object"}
-		}
-		ef, err := decodeFields(e, ep)
-		if err != nil {
-			return err
-		}
-		if err := each(ef, ep); err != nil {
-			return err
-		}
-	}
-	return nil
+// objIter walks the object entries of a list field (tag, attachment, ...),
+// skipping nulls and bare IRIs, which carry nothing we use.
+type objIter struct {
+	elemIter
+	p path
 }
 
-func (f fields) tags(path string) ([]Tag, error) {
+func (f *fields) objectList(pp *path, k key) (objIter, bool, error) {
+	t, ok := f.get(k)
+	if !ok {
+		return objIter{}, false, nil
+	}
+	it := objIter{p: sub(pp, keyNames[k])}
+	var err error
+	if it.elemIter, err = f.d.elements(t, &it.p); err != nil {
+		return objIter{}, false, err
+	}
+	return it, true, nil
+}
+
+// next returns the next object entry, its path, and false at the end.
+func (it *objIter) next(ep *path) (int32, bool, error) {
+	for {
+		e, i, ok := it.elemIter.next()
+		if !ok {
+			return 0, false, nil
+		}
+		*ep = at(&it.p, i)
+		switch it.d.kind(e) {
+		case 'n', '"':
+			continue
+		case '{':
+			return e, true, nil
+		}
+		return 0, false, &DecodeError{Field: ep.String(), Msg: "must be an object"}
+	}
+}
+
+func (f *fields) tags(p *path) ([]Tag, error) {
+	it, ok, err := f.objectList(p, kTag)
+	if !ok {
+		return nil, err
+	}
 	var out []Tag
-	err := f.objectList(path, "tag", func(tf fields, p string) error {
+	var ep path
+	for {
+		e, ok, err := it.next(&ep)
+		if !ok {
+			return out, err
+		}
+		var tf fields
+		f.d.fieldsOf(&tf, e)
 		var t Tag
-		var err error
-		if t.Type, err = tf.typ(p); err != nil {
-			return err
+		if t.Type, err = tf.typ(&ep); err != nil {
+			return out, err
 		}
-		if t.Name, err = tf.str(p, "name"); err != nil {
-			return err
+		if t.Name, err = tf.str(&ep, kName); err != nil {
+			return out, err
 		}
-		if t.Href, err = tf.str(p, "href"); err != nil {
-			return err
+		if t.Href, err = tf.str(&ep, kHref); err != nil {
+			return out, err
 		}
-		if t.ID, err = tf.str(p, "id"); err != nil {
-			return err
+		if t.ID, err = tf.str(&ep, kId); err != nil {
+			return out, err
 		}
-		if t.MediaType, err = tf.str(p, "mediaType"); err != nil {
-			return err
+		if t.MediaType, err = tf.str(&ep, kMediaType); err != nil {
+			return out, err
 		}
-		if t.Updated, err = tf.time(p, "updated"); err != nil {
-			return err
+		if t.Updated, err = tf.time(&ep, kUpdated); err != nil {
+			return out, err
 		}
 		if t.Type == "Emoji" {
-			icon, err := tf.image(p, "icon")
+			icon, err := tf.image(&ep, kIcon)
 			if err != nil {
-				return err
+				return out, err
 			}
 			t.IconURL, t.IconMediaType = icon.URL, icon.MediaType
 		}
 		out = append(out, t)
-		return nil
-	})
-	return out, err
+	}
 }
 
-func (f fields) attachments(path string) ([]Attachment, error) {
+func (f *fields) attachments(p *path) ([]Attachment, error) {
+	it, ok, err := f.objectList(p, kAttachment)
+	if !ok {
+		return nil, err
+	}
 	var out []Attachment
-	err := f.objectList(path, "attachment", func(af fields, p string) error {
-		a, err := af.attachment(p)
+	var ep path
+	for {
+		e, ok, err := it.next(&ep)
+		if !ok {
+			return out, err
+		}
+		var af fields
+		f.d.fieldsOf(&af, e)
+		a, err := af.attachment(&ep)
 		if err != nil {
-			return err
+			return out, err
 		}
 		out = append(out, a)
-		return nil
-	})
-	return out, err
+	}
 }
 
-func (f fields) attachment(p string) (Attachment, error) {
+func (f *fields) attachment(p *path) (Attachment, error) {
 	var a Attachment
 	var err error
 	if a.Type, err = f.typ(p); err != nil {
 		return a, err
 	}
-	if a.MediaType, err = f.str(p, "mediaType"); err != nil {
+	if a.MediaType, err = f.str(p, kMediaType); err != nil {
 		return a, err
 	}
-	links, err := f.links(p, "url")
+	links, err := f.links(p, kUrl)
 	if err != nil {
 		return a, err
 	}
@@ -918,25 +1053,27 @@ func (f fields) attachment(p string) (Attachment, error) {
 	if a.URL == "" {
 		// Lemmy sends a post's link as an attachment of type Link with
 		// "href".
-		if a.URL, err = f.str(p, "href"); err != nil {
+		if a.URL, err = f.str(p, kHref); err != nil {
 			return a, err
 		}
 	}
-	if a.Name, err = f.str(p, "name"); err != nil {
+	if a.Name, err = f.str(p, kName); err != nil {
 		return a, err
 	}
-	if a.Blurhash, err = f.str(p, "blurhash"); err != nil {
+	if a.Blurhash, err = f.str(p, kBlurhash); err != nil {
 		return a, err
 	}
-	if a.Width, err = f.int(p, "width"); err != nil {
+	if a.Width, err = f.int(p, kWidth); err != nil {
 		return a, err
 	}
-	if a.Height, err = f.int(p, "height"); err != nil {
+	if a.Height, err = f.int(p, kHeight); err != nil {
 		return a, err
 	}
-	if fp, ok := f["focalPoint"]; ok && !isNull(fp) {
+	if fp, ok := f.get(kFocalPoint); ok && !f.null(fp) {
+		// Rare enough to leave to encoding/json (the bytes are valid
+		// JSON already).
 		var v []float64
-		if json.Unmarshal(fp, &v) != nil || len(v) != 2 {
+		if json.Unmarshal(f.d.raw(fp), &v) != nil || len(v) != 2 {
 			return a, fieldErr(p, "focalPoint", "must be a list of two numbers")
 		}
 		a.FocalPoint = &[2]float64{v[0], v[1]}
@@ -946,33 +1083,29 @@ func (f fields) attachment(p string) (Attachment, error) {
 
 // image reads an actor's icon/image or an Emoji's icon: an Image object,
 // a list of them (the first with a url), or a bare IRI.
-func (f fields) image(path, key string) (Attachment, error) {
-	raw, ok := f[key]
+func (f *fields) image(pp *path, k key) (Attachment, error) {
+	t, ok := f.get(k)
 	if !ok {
 		return Attachment{}, nil
 	}
-	p := join(path, key)
-	l, err := elements(raw, p)
+	d := f.d
+	p := sub(pp, keyNames[k])
+	it, err := d.elements(t, &p)
 	if err != nil {
 		return Attachment{}, err
 	}
-	for i, e := range l {
-		ep := p + "[" + strconv.Itoa(i) + "]"
-		switch kind(e) {
+	for e, i, ok := it.next(); ok; e, i, ok = it.next() {
+		ep := at(&p, i)
+		switch d.kind(e) {
 		case 'n':
 			continue
 		case '"':
-			var s string
-			if json.Unmarshal(e, &s) != nil {
-				return Attachment{}, &DecodeError{Field: ep, Msg: "invalid string"}
-			}
+			s, _ := d.str(e)
 			return Attachment{Type: "Image", URL: s}, nil
 		case '{':
-			ef, err := decodeFields(e, ep)
-			if err != nil {
-				return Attachment{}, err
-			}
-			a, err := ef.attachment(ep)
+			var ef fields
+			d.fieldsOf(&ef, e)
+			a, err := ef.attachment(&ep)
 			if err != nil {
 				return Attachment{}, err
 			}
@@ -980,76 +1113,103 @@ func (f fields) image(path, key string) (Attachment, error) {
 				return a, nil
 			}
 		default:
-			return Attachment{}, &DecodeError{Field: ep, Msg: "must be an Image object or an IRI"}
+			return Attachment{}, &DecodeError{Field: ep.String(), Msg: "must be an Image object or an IRI"}
 		}
 	}
 	return Attachment{}, nil
 }
 
-func (f fields) pollOptions(path, key string) ([]PollOption, error) {
+func (f *fields) pollOptions(p *path, k key) ([]PollOption, error) {
+	it, ok, err := f.objectList(p, k)
+	if !ok {
+		return nil, err
+	}
 	var out []PollOption
-	err := f.objectList(path, key, func(of fields, p string) error {
-		var o PollOption
-		var err error
-		if o.Name, _, _, err = of.natural(p, "name"); err != nil {
-			return err
+	var ep path
+	for {
+		e, ok, err := it.next(&ep)
+		if !ok {
+			return out, err
 		}
-		if r, ok := of["replies"]; ok && kind(r) == '{' {
-			rf, err := decodeFields(r, join(p, "replies"))
-			if err != nil {
-				return err
-			}
-			if o.VotesCount, err = rf.int(join(p, "replies"), "totalItems"); err != nil {
-				return err
+		var of fields
+		f.d.fieldsOf(&of, e)
+		var o PollOption
+		if o.Name, _, _, err = of.natural(&ep, kName, kNameMap); err != nil {
+			return out, err
+		}
+		if r, ok := of.get(kReplies); ok && f.d.kind(r) == '{' {
+			rp := sub(&ep, "replies")
+			var rf fields
+			f.d.fieldsOf(&rf, r)
+			if o.VotesCount, err = rf.int(&rp, kTotalItems); err != nil {
+				return out, err
 			}
 		}
 		out = append(out, o)
-		return nil
-	})
-	return out, err
+	}
 }
 
 // publicKeys reads "publicKey": one key object or a list (some servers
 // publish several; Mastodon sends one).
-func (f fields) publicKeys(path string) ([]PublicKey, error) {
+func (f *fields) publicKeys(p *path) ([]PublicKey, error) {
+	it, ok, err := f.objectList(p, kPublicKey)
+	if !ok {
+		return nil, err
+	}
 	var out []PublicKey
-	err := f.objectList(path, "publicKey", func(kf fields, p string) error {
+	var ep path
+	for {
+		e, ok, err := it.next(&ep)
+		if !ok {
+			return out, err
+		}
+		var kf fields
+		f.d.fieldsOf(&kf, e)
 		var k PublicKey
-		var err error
-		if k.ID, err = kf.str(p, "id"); err != nil {
-			return err
+		if k.ID, err = kf.str(&ep, kId); err != nil {
+			return out, err
 		}
-		if k.Owner, err = kf.ref(p, "owner"); err != nil {
-			return err
+		if k.Owner, err = kf.ref(&ep, kOwner); err != nil {
+			return out, err
 		}
-		if k.PublicKeyPem, err = kf.str(p, "publicKeyPem"); err != nil {
-			return err
+		if k.PublicKeyPem, err = kf.str(&ep, kPublicKeyPem); err != nil {
+			return out, err
 		}
 		out = append(out, k)
-		return nil
-	})
-	return out, err
+	}
 }
 
 // propertyValues reads an actor's profile fields: attachment entries of
 // type PropertyValue (Mastodon, GoToSocial, Misskey, Akkoma all use it).
 // Other attachment types on actors are ignored.
-func (f fields) propertyValues(path string) ([]PropertyValue, error) {
+func (f *fields) propertyValues(p *path) ([]PropertyValue, error) {
+	it, ok, err := f.objectList(p, kAttachment)
+	if !ok {
+		return nil, err
+	}
 	var out []PropertyValue
-	err := f.objectList(path, "attachment", func(pf fields, p string) error {
-		t, err := pf.typ(p)
-		if err != nil || t != "PropertyValue" {
-			return err
+	var ep path
+	for {
+		e, ok, err := it.next(&ep)
+		if !ok {
+			return out, err
+		}
+		var pf fields
+		f.d.fieldsOf(&pf, e)
+		t, err := pf.typ(&ep)
+		if err != nil {
+			return out, err
+		}
+		if t != "PropertyValue" {
+			continue
 		}
 		var v PropertyValue
-		if v.Name, err = pf.str(p, "name"); err != nil {
-			return err
+		if v.Name, err = pf.str(&ep, kName); err != nil {
+			return out, err
 		}
-		if v.Value, err = pf.str(p, "value"); err != nil {
-			return err
+		if v.Value, err = pf.str(&ep, kValue); err != nil {
+			return out, err
 		}
 		out = append(out, v)
-		return nil
-	})
-	return out, err
+	}
 }
