@@ -156,6 +156,47 @@ func (n *observedNode) drive(t *testing.T, count int) {
 	}
 }
 
+// browse requests the public listener's net/http routes (not the inbox):
+// NodeInfo, WebFinger, actors and pages, found and not found, so that the
+// API request metrics have series.
+func (n *observedNode) browse(t *testing.T) {
+	t.Helper()
+	for path, want := range map[string]int{
+		"/.well-known/nodeinfo":  200,
+		"/nodeinfo/2.0":          200,
+		"/.well-known/host-meta": 200,
+		"/.well-known/webfinger?resource=acct:nobody@bench.local": 404,
+		"/users/nobody":            404,
+		"/users/nobody/statuses/1": 404,
+	} {
+		req, _ := http.NewRequest("GET", "http://"+n.public+path, nil)
+		req.Host = "bench.local"
+		req.Header.Set("Accept", "application/activity+json, application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("GET %s answered %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
+
+// waitInstanceGauges waits for the node's first read of the instance
+// gauges (at start, then every 30 s).
+func (n *observedNode) waitInstanceGauges(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(n.scrape(t), "palisade_instance_accounts{") {
+		if time.Now().After(deadline) {
+			t.Fatal("the instance gauges did not appear within 30 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // scrape returns the node's /metrics exposition.
 func (n *observedNode) scrape(t *testing.T) string {
 	t.Helper()
@@ -275,6 +316,8 @@ func TestMetricsDocMatchesRegistry(t *testing.T) {
 	}
 	n := startObservedNode(t)
 	n.drive(t, 400)
+	n.browse(t)
+	n.waitInstanceGauges(t)
 	exposed := exposedFamilies(n.scrape(t))
 	// serve runs the delivery engine, so the node exports its families; the
 	// engine run beside the node (the one that delivers, for the Prometheus

@@ -113,7 +113,7 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 	log := newLogger(cfg.Log)
 	slog.SetDefault(log)
 	n := &node{cfg: cfg, log: log, reg: prometheus.NewRegistry(), public: http.NewServeMux()}
-	n.publicHTTP = fasthttpadaptor.NewFastHTTPHandler(n.public)
+	n.publicHTTP = fasthttpadaptor.NewFastHTTPHandler(n.instrumentPublic(n.public))
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// Others may traverse the data directory but not list it: the private
