@@ -140,9 +140,14 @@ func (c *Consumer) relayBound(act *activity.Activity) bool {
 		in := act.ObjectActivity
 		return in != nil && in.Type == "Follow" && relayObject(in.Object)
 	case "Accept", "Reject":
-		// The relay follows LitePub relays back as the instance actor.
+		// The relay follows LitePub relays back as the instance actor; an
+		// answer may embed that Follow or name it by id only (its ids are
+		// the instance actor's, BASE/actor#follows/…).
 		in := act.ObjectActivity
-		return in != nil && in.Actor == c.o.InstanceActor
+		if in == nil {
+			return strings.HasPrefix(act.Object, c.o.InstanceActor+"#follows/")
+		}
+		return in.Actor == c.o.InstanceActor
 	}
 	return false
 }

@@ -183,6 +183,11 @@ func TestActivities(t *testing.T) {
 	e.push(e.remote.URI, `{"id":"{{BASE}}/users/rita#follows/relay2","type":"Follow",`+rita+`,"object":"https://here.example/actor"}`, policy.Record{})
 	e.drain()
 	e.expectCount("Follow", resultIgnored, reasonRelay, 2)
+	// A LitePub relay's Accept of the relay's follow-back, embedded or by id.
+	e.push(e.remote.URI, `{"id":"{{BASE}}/users/rita#accepts/relay1","type":"Accept",`+rita+`,"object":{"id":"https://here.example/actor#follows/abc","type":"Follow","actor":"https://here.example/actor","object":"{{BASE}}/users/rita"}}`, policy.Record{})
+	e.push(e.remote.URI, `{"id":"{{BASE}}/users/rita#accepts/relay2","type":"Accept",`+rita+`,"object":"https://here.example/actor#follows/def"}`, policy.Record{})
+	e.drain()
+	e.expectCount("Accept", resultIgnored, reasonRelay, 2)
 
 	// Delete of the actor removes it and its content; a second one is a no-op.
 	del := `{"id":"{{BASE}}/users/rita#delete","type":"Delete",` + rita + `,` + public + `,"object":"{{BASE}}/users/rita"}`
