@@ -24,6 +24,7 @@ import (
 
 	"github.com/palisade-fedi/palisade/instance/data"
 	"github.com/palisade-fedi/palisade/instance/federation"
+	"github.com/palisade-fedi/palisade/instance/oauth"
 	"github.com/palisade-fedi/palisade/instance/social"
 	"github.com/palisade-fedi/palisade/relay/delivery"
 	"github.com/palisade-fedi/palisade/relay/fetch"
@@ -103,6 +104,7 @@ type node struct {
 	consumer *federation.Consumer
 	fetcher  *fetch.Fetcher
 	engine   *delivery.Engine
+	oauth    *oauth.Server
 	ready    atomic.Bool
 	shutdown atomic.Bool
 }
