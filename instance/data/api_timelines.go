@@ -1,0 +1,223 @@
+package data
+
+import (
+	"context"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Queries of the Mastodon client API (instance/api): timelines and the
+// status lists a member pages through.
+
+// HomeTimeline returns the home timeline of local account accountID,
+// newest first: the statuses and boosts of the accounts it follows (boosts
+// only of follows with show_reblogs) and its own, not deleted, not held
+// for review, direct ones only when they mention it or are its own, and
+// nothing from accounts it mutes or that are suspended.
+//
+// It reads, for each followed account, at most one page of its newest
+// matching statuses from statuses_home_idx (an index-only scan), merges
+// them and fetches the page's rows: its cost grows with the number of
+// follows and the page size, not with the number of statuses stored.
+func (s *Store) HomeTimeline(ctx context.Context, accountID int64, p Page) ([]*Status, error) {
+	const op = "home timeline"
+	args := []any{accountID}
+	pc, tail, args := p.where("h.id", args)
+	// The inner bounds repeat the page's on the lateral scan so each probe
+	// stops after one page.
+	inner := strings.ReplaceAll(pc, "h.id", "s.id")
+	innerTail := strings.ReplaceAll(tail, "h.id", "s.id")
+	sql := `WITH src AS (
+			SELECT f.target_account_id AS aid, f.show_reblogs FROM follows f
+			WHERE f.account_id = $1
+			  AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.account_id = $1 AND m.target_account_id = f.target_account_id)
+			UNION ALL SELECT $1, true
+		), h AS (
+			SELECT s.id FROM src CROSS JOIN LATERAL (
+				SELECT s.id FROM statuses s
+				WHERE s.account_id = src.aid AND s.deleted_at IS NULL AND NOT s.quarantined
+				  AND (s.reblog_of_id IS NULL OR src.show_reblogs)
+				  AND (s.visibility <> 'direct' OR s.account_id = $1
+				       OR EXISTS (SELECT 1 FROM mentions m WHERE m.status_id = s.id AND m.account_id = $1))` + inner + innerTail + `
+			) s
+		)
+		SELECT ` + prefixed("st", statusCols) + ` FROM statuses st JOIN accounts a ON a.id = st.account_id
+		WHERE st.id IN (SELECT h.id FROM h WHERE true` + pc + tail + `) AND a.suspended_at IS NULL
+		ORDER BY st.id ` + orderDir(p)
+	rows, err := s.q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, wrap(op, err, "")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Status, error) { return scanStatus(r) })
+	if err != nil {
+		return nil, wrap(op, err, "")
+	}
+	return reverseIfMin(p, out), nil
+}
+
+func orderDir(p Page) string {
+	if p.MinID > 0 {
+		return "ASC"
+	}
+	return "DESC"
+}
+
+// AccountStatusFilter narrows AccountStatusesFor.
+type AccountStatusFilter struct {
+	OnlyMedia      bool
+	ExcludeReplies bool // replies to others (self-replies, threads, stay)
+	ExcludeReblogs bool
+	Tagged         string // only statuses with this hashtag
+	// ViewerFollows: the reader follows the account (private statuses
+	// shown); ViewerIsOwner: the reader is the account (direct too).
+	ViewerFollows, ViewerIsOwner bool
+	ViewerID                     int64
+}
+
+// AccountStatusesFor returns the statuses of accountID that a reader may
+// see, newest first, as GET /api/v1/accounts/:id/statuses lists them.
+func (s *Store) AccountStatusesFor(ctx context.Context, accountID int64, f AccountStatusFilter, p Page) ([]*Status, error) {
+	args := []any{accountID}
+	cond := `account_id = $1 AND deleted_at IS NULL AND NOT quarantined`
+	switch {
+	case f.ViewerIsOwner:
+	case f.ViewerFollows:
+		args = append(args, f.ViewerID)
+		cond += ` AND (visibility <> 'direct' OR EXISTS (SELECT 1 FROM mentions m WHERE m.status_id = statuses.id AND m.account_id = $2))`
+	case f.ViewerID != 0:
+		args = append(args, f.ViewerID)
+		cond += ` AND (visibility IN ('public', 'unlisted') OR (visibility = 'direct' AND EXISTS (SELECT 1 FROM mentions m WHERE m.status_id = statuses.id AND m.account_id = $2)))`
+	default:
+		cond += ` AND visibility IN ('public', 'unlisted')`
+	}
+	if f.OnlyMedia {
+		cond += ` AND EXISTS (SELECT 1 FROM media_attachments ma WHERE ma.status_id = statuses.id)`
+	}
+	if f.ExcludeReplies {
+		cond += ` AND (in_reply_to_id IS NULL AND in_reply_to_uri = '' OR in_reply_to_account_id = $1)`
+	}
+	if f.ExcludeReblogs || f.OnlyMedia {
+		cond += ` AND reblog_of_id IS NULL`
+	}
+	if f.Tagged != "" {
+		args = append(args, strings.ToLower(strings.TrimPrefix(f.Tagged, "#")))
+		cond += ` AND id IN (SELECT st.status_id FROM statuses_tags st JOIN tags t ON t.id = st.tag_id WHERE t.name = $` + itoa(len(args)) + `)`
+	}
+	return s.listStatuses(ctx, "account statuses", `SELECT `+statusCols+` FROM statuses WHERE `+cond, args, "id", p)
+}
+
+// PublicTimelineFiltered is PublicTimeline with the API's filters: local
+// only, remote only, only statuses with media.
+func (s *Store) PublicTimelineFiltered(ctx context.Context, localOnly, remoteOnly, onlyMedia bool, p Page) ([]*Status, error) {
+	cond := `visibility = 'public' AND NOT delisted AND deleted_at IS NULL AND reblog_of_id IS NULL AND NOT quarantined
+		AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = account_id AND (a.suspended_at IS NOT NULL OR a.silenced_at IS NOT NULL))`
+	if localOnly {
+		cond += ` AND local`
+	}
+	if remoteOnly {
+		cond += ` AND NOT local`
+	}
+	if onlyMedia {
+		cond += ` AND EXISTS (SELECT 1 FROM media_attachments ma WHERE ma.status_id = statuses.id)`
+	}
+	return s.listStatuses(ctx, "public timeline", `SELECT `+statusCols+` FROM statuses WHERE `+cond, nil, "id", p)
+}
+
+// MarkedStatus is a status in a list that pages by another id (a
+// favourite's, a bookmark's).
+type MarkedStatus struct {
+	MarkID int64
+	Status *Status
+}
+
+// FavouritedStatuses lists the statuses accountID favourited, newest
+// favourite first, paged by the favourite's id.
+func (s *Store) FavouritedStatuses(ctx context.Context, accountID int64, p Page) ([]MarkedStatus, error) {
+	return s.markedStatuses(ctx, "favourites", "favourites", accountID, p)
+}
+
+// BookmarkedStatuses lists accountID's bookmarks, newest first, paged by
+// the bookmark's id.
+func (s *Store) BookmarkedStatuses(ctx context.Context, accountID int64, p Page) ([]MarkedStatus, error) {
+	return s.markedStatuses(ctx, "bookmarks", "bookmarks", accountID, p)
+}
+
+func (s *Store) markedStatuses(ctx context.Context, op, table string, accountID int64, p Page) ([]MarkedStatus, error) {
+	pc, tail, args := p.where("x.id", []any{accountID})
+	rows, err := s.q.Query(ctx, `SELECT x.id, `+prefixed("st", statusCols)+` FROM `+table+` x
+		JOIN statuses st ON st.id = x.status_id WHERE x.account_id = $1 AND st.deleted_at IS NULL`+pc+tail, args...)
+	if err != nil {
+		return nil, wrap(op, err, "")
+	}
+	defer rows.Close()
+	var out []MarkedStatus
+	for rows.Next() {
+		var m MarkedStatus
+		st, err := scanStatus(prefixRow{rows, &m.MarkID})
+		if err != nil {
+			return nil, wrap(op, err, "")
+		}
+		m.Status = st
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(op, err, "")
+	}
+	return reverseIfMin(p, out), nil
+}
+
+// GetStatuses returns the statuses with the given ids (deleted ones
+// included: callers check), keyed by id, without their extras.
+func (s *Store) GetStatuses(ctx context.Context, idList []int64) (map[int64]*Status, error) {
+	rows, err := s.q.Query(ctx, `SELECT `+statusCols+` FROM statuses WHERE id = ANY($1)`, idList)
+	if err != nil {
+		return nil, wrap("get statuses", err, "")
+	}
+	sts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Status, error) { return scanStatus(r) })
+	if err != nil {
+		return nil, wrap("get statuses", err, "")
+	}
+	out := make(map[int64]*Status, len(sts))
+	for _, st := range sts {
+		out[st.ID] = st
+	}
+	return out, nil
+}
+
+// Ancestors returns the chain of stored parents of status id, oldest first
+// (at most limit), and Descendants its stored replies, depth first in id
+// order (at most limit): a thread's context. Deleted statuses are left out
+// of both (their replies still show).
+func (s *Store) Ancestors(ctx context.Context, id int64, limit int) ([]*Status, error) {
+	rows, err := s.q.Query(ctx, `WITH RECURSIVE up(id, depth) AS (
+			SELECT in_reply_to_id, 1 FROM statuses WHERE id = $1 AND in_reply_to_id IS NOT NULL
+			UNION ALL
+			SELECT s.in_reply_to_id, up.depth + 1 FROM statuses s JOIN up ON s.id = up.id
+			WHERE s.in_reply_to_id IS NOT NULL AND up.depth < $2
+		)
+		SELECT `+prefixed("st", statusCols)+` FROM up JOIN statuses st ON st.id = up.id
+		WHERE st.deleted_at IS NULL ORDER BY up.depth DESC`, id, limit)
+	if err != nil {
+		return nil, wrap("ancestors", err, "")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Status, error) { return scanStatus(r) })
+	return out, wrap("ancestors", err, "")
+}
+
+// Descendants: see Ancestors.
+func (s *Store) Descendants(ctx context.Context, id int64, limit int) ([]*Status, error) {
+	rows, err := s.q.Query(ctx, `WITH RECURSIVE down(id, path) AS (
+			SELECT id, ARRAY[id] FROM statuses WHERE in_reply_to_id = $1
+			UNION ALL
+			SELECT s.id, down.path || s.id FROM statuses s JOIN down ON s.in_reply_to_id = down.id
+			WHERE cardinality(down.path) < 64
+		)
+		SELECT `+prefixed("st", statusCols)+` FROM down JOIN statuses st ON st.id = down.id
+		WHERE st.deleted_at IS NULL ORDER BY down.path LIMIT $2`, id, limit)
+	if err != nil {
+		return nil, wrap("descendants", err, "")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Status, error) { return scanStatus(r) })
+	return out, wrap("descendants", err, "")
+}
