@@ -156,9 +156,18 @@ func decodeBody(r *http.Request, v any) error {
 	return nil
 }
 
+// auditActorKey is the context key of the audit actor who returns when
+// set (the console's "console:<username>").
+type auditActorKey struct{}
+
 // who names the admin in the audit log: the token holder, with the user
 // name the CLI sends in X-Palisade-User when there is one.
 func who(r *http.Request) string {
+	// The console calls these handlers in process on behalf of a signed-in
+	// moderator, named in the request's context (never from a header).
+	if a, ok := r.Context().Value(auditActorKey{}).(string); ok && a != "" {
+		return a
+	}
 	u := r.Header.Get("X-Palisade-User")
 	if u == "" || len(u) > 64 || strings.ContainsAny(u, "\r\n\t") {
 		return "admin-token"
