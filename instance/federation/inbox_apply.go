@@ -326,7 +326,8 @@ func (c *Consumer) applyUpdate(ctx context.Context, tx *data.Store, it *item, ef
 	if cur.AccountID != it.actor.ID {
 		return refuse(reasonNotOwner, "status %s belongs to another account", o.ID)
 	}
-	st := NoteToStatus(o, it.actor, nil, it.rec, it.e.Received)
+	known := c.mentioned(o)
+	st := NoteToStatus(o, it.actor, known, it.rec, it.e.Received)
 	edited := o.Updated
 	if edited.IsZero() {
 		edited = it.e.Received
@@ -344,6 +345,35 @@ func (c *Consumer) applyUpdate(ctx context.Context, tx *data.Store, it *item, ef
 	}
 	if !applied {
 		return it.set(resultNoop, reasonStaleEdit)
+	}
+	// The edit replaces the hashtags and attachments and may mention
+	// someone new, who is notified as for a new post.
+	fresh, err := tx.ReplaceRemoteExtras(ctx, cur.ID, data.EditExtras{Tags: st.Tags, Media: st.Media, Mentions: st.Mentions})
+	if err != nil {
+		return err
+	}
+	var notes []*data.Notification
+	silenced := it.actor.SilencedAt != nil || it.mods&policy.ModSilence != 0
+	for _, id := range fresh {
+		local := false
+		for _, a := range known {
+			local = local || (a.ID == id && a.Local())
+		}
+		if !local || id == it.actor.ID {
+			continue
+		}
+		if silenced {
+			if _, err := tx.GetFollow(ctx, id, it.actor.ID); data.KindOf(err) == data.NotFound {
+				continue
+			} else if err != nil {
+				return err
+			}
+		}
+		notes = append(notes, &data.Notification{AccountID: id, FromAccountID: it.actor.ID,
+			Type: data.NotifyMention, StatusID: cur.ID, CreatedAt: edited})
+	}
+	if err := tx.InsertNotifications(ctx, notes); err != nil {
+		return err
 	}
 	return it.set(resultStored, reasonOK)
 }

@@ -299,6 +299,15 @@ func (c *Consumer) buildStatuses(ctx context.Context, items []*item) error {
 	var hrefs []string
 	var creates []*item
 	for _, it := range items {
+		if !it.done && !it.quar && it.act.Type == "Update" && it.obj != nil {
+			// An edit may mention someone new: know them when applying it.
+			for _, h := range it.obj.Mentions() {
+				if c.cached(h) == nil {
+					hrefs = append(hrefs, h)
+				}
+			}
+			continue
+		}
 		if it.done || it.quar || it.act.Type != "Create" || it.obj == nil {
 			continue
 		}

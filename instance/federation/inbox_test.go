@@ -106,6 +106,36 @@ func TestActivities(t *testing.T) {
 	if st := e.status("{{BASE}}/users/rita/statuses/2"); st.Content != "<p>edited</p>" || st.EditedAt == nil {
 		t.Errorf("after Update: %q, edited %v", st.Content, st.EditedAt)
 	}
+	// An edit replaces the hashtags and attachments and notifies whoever
+	// it mentions for the first time (bob), not those already notified.
+	e.push(e.remote.URI, create("3", ""), policy.Record{})
+	e.drain()
+	aliceMentions := e.int(`SELECT count(*) FROM notifications WHERE account_id = $1 AND type = 'mention'`, e.alice.ID)
+	e.push(e.remote.URI, `{"id":"{{BASE}}/users/rita/statuses/3#updates/1","type":"Update",`+rita+`,`+public+`,
+		"object":{"id":"{{BASE}}/users/rita/statuses/3","type":"Note","attributedTo":"{{BASE}}/users/rita",`+public+`,
+		"content":"<p>@alice @bob #Edited</p>","published":"2026-11-01T10:00:00Z","updated":"2026-11-01T11:00:00Z",
+		"tag":[{"type":"Mention","href":"https://here.example/users/alice"},{"type":"Mention","href":"https://here.example/users/bob"},
+		{"type":"Hashtag","name":"#Edited"}],
+		"attachment":[{"type":"Document","mediaType":"image/png","url":"{{BASE}}/m/3.png","name":"new"}]}}`, policy.Record{})
+	e.drain()
+	e.expectCount("Update", resultStored, reasonOK, 2)
+	three := e.status("{{BASE}}/users/rita/statuses/3")
+	if n := e.int(`SELECT count(*) FROM statuses_tags st JOIN tags t ON t.id = st.tag_id WHERE st.status_id = $1 AND t.name = 'edited'`, three.ID); n != 1 {
+		t.Errorf("the edit's hashtag: %d links", n)
+	}
+	if n := e.int(`SELECT count(*) FROM statuses_tags WHERE status_id = $1`, three.ID); n != 1 {
+		t.Errorf("%d hashtags after the edit, want 1 (#go and #fediverse removed)", n)
+	}
+	if n := e.int(`SELECT count(*) FROM media_attachments WHERE status_id = $1 AND remote_url LIKE '%/m/3.png'`, three.ID); n != 1 {
+		t.Errorf("the edit's attachment: %d rows", n)
+	}
+	if n := e.int(`SELECT count(*) FROM notifications WHERE account_id = $1 AND type = 'mention' AND status_id = $2`, e.bob.ID, three.ID); n != 1 {
+		t.Errorf("bob, newly mentioned: %d notifications, want 1", n)
+	}
+	if n := e.int(`SELECT count(*) FROM notifications WHERE account_id = $1 AND type = 'mention'`, e.alice.ID); n != aliceMentions {
+		t.Errorf("alice, mentioned before the edit: %d notifications, want %d", n, aliceMentions)
+	}
+
 	e.push(e.remote.URI, `{"id":"{{BASE}}/users/rita/statuses/2#delete","type":"Delete",`+rita+`,`+public+`,
 		"object":{"id":"{{BASE}}/users/rita/statuses/2","type":"Tombstone"}}`, policy.Record{})
 	e.drain()
