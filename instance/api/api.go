@@ -116,6 +116,10 @@ type Options struct {
 	// RateLimit limits requests per token and per IP (zero: Mastodon's
 	// defaults, 300 per token and 300 per IP in 5 minutes).
 	RateLimit RateLimit
+	// ClientIP is the address rate limits count per IP (default: the
+	// peer's address; the node passes one that believes its trusted
+	// proxies' X-Forwarded-For).
+	ClientIP func(r *http.Request) string
 	// Logger gets one line per failed request (default slog.Default()).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
@@ -154,7 +158,7 @@ func New(o Options) (*API, error) {
 		o.Instance.Title = o.Social.Host()
 	}
 	a := &API{o: o, svc: o.Social, st: o.Social.Store(), base: o.Social.BaseURL(), log: o.Logger, now: o.Now}
-	a.limit = newLimiter(o.RateLimit, o.Now)
+	a.limit = newLimiter(o.RateLimit, o.Now, o.ClientIP)
 	a.stream = newHub(a)
 	return a, nil
 }

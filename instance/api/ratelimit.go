@@ -29,6 +29,7 @@ type RateLimit struct {
 type limiter struct {
 	cfg RateLimit
 	now func() time.Time
+	ip  func(r *http.Request) string
 
 	mu      sync.Mutex
 	windows map[string]*window
@@ -40,7 +41,10 @@ type window struct {
 	n     int
 }
 
-func newLimiter(cfg RateLimit, now func() time.Time) *limiter {
+func newLimiter(cfg RateLimit, now func() time.Time, ip func(r *http.Request) string) *limiter {
+	if ip == nil {
+		ip = peerIP
+	}
 	if cfg.Window <= 0 {
 		cfg.Window = 5 * time.Minute
 	}
@@ -53,7 +57,7 @@ func newLimiter(cfg RateLimit, now func() time.Time) *limiter {
 	if cfg.PerIP <= 0 {
 		cfg.PerIP = 7500
 	}
-	return &limiter{cfg: cfg, now: now, windows: map[string]*window{}}
+	return &limiter{cfg: cfg, now: now, ip: ip, windows: map[string]*window{}}
 }
 
 // take counts one request against key and returns what is left and when
@@ -74,7 +78,7 @@ func (l *limiter) allow(w http.ResponseWriter, r *http.Request, id *Identity) er
 	if l.cfg.Off {
 		return nil
 	}
-	ip := clientIP(r)
+	ip := l.ip(r)
 	now := l.now()
 	l.mu.Lock()
 	if now.Sub(l.sweep) > l.cfg.Window {
@@ -111,7 +115,7 @@ func (l *limiter) allow(w http.ResponseWriter, r *http.Request, id *Identity) er
 // String is the time as the API writes it.
 func (t Time) String() string { return time.Time(t).UTC().Format("2006-01-02T15:04:05.000Z") }
 
-func clientIP(r *http.Request) string {
+func peerIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -105,6 +105,13 @@ func (a *API) Run(ctx context.Context) {
 	}
 }
 
+// StreamingConnections is how many streaming clients are connected.
+func (a *API) StreamingConnections() int {
+	a.stream.mu.Lock()
+	defer a.stream.mu.Unlock()
+	return len(a.stream.socks)
+}
+
 // StreamingReady is closed once the streaming listener is in place.
 func (a *API) StreamingReady() <-chan struct{} { return a.stream.ready }
 
