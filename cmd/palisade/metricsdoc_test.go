@@ -26,6 +26,7 @@ import (
 	"github.com/palisade-fedi/palisade/relay/delivery"
 	"github.com/palisade-fedi/palisade/relay/loadgen"
 	"github.com/palisade-fedi/palisade/relay/netguard"
+	"github.com/palisade-fedi/palisade/relay/signature"
 	"github.com/palisade-fedi/palisade/store/local"
 	"github.com/palisade-fedi/palisade/store/pg/pgtest"
 )
@@ -66,6 +67,25 @@ rules:
 // startObservedNode runs serve in process until the test ends.
 func startObservedNode(t *testing.T) *observedNode {
 	t.Helper()
+	return startNodeWith(t, nil)
+}
+
+// startInstanceNode is an observed node whose instance core consumes the
+// inbound queue into Postgres (and whose queue therefore never fills): the
+// Instance dashboard's consumer panels and the instance group's lag have
+// data from it.
+func startInstanceNode(t *testing.T) *observedNode {
+	t.Helper()
+	return startNodeWith(t, func(cfg *Config) {
+		cfg.Instance.Enabled = true
+		cfg.Ingress.QueueHighWater = Default().Ingress.QueueHighWater
+	})
+}
+
+// startNodeWith runs serve in process with the observed node's
+// configuration, changed by tweak, until the test ends.
+func startNodeWith(t *testing.T, tweak func(*Config)) *observedNode {
+	t.Helper()
 	dir := t.TempDir()
 	rules := filepath.Join(dir, "obs-rules.yaml")
 	if err := os.WriteFile(rules, []byte(observedRules), 0o600); err != nil {
@@ -87,6 +107,9 @@ func startObservedNode(t *testing.T) *observedNode {
 	cfg.Instance.Enabled = false
 	cfg.Policy.Domains = []DomainEntry{{Domain: loadgen.BlockedDomain, Severity: "suspend"}}
 	cfg.Policy.RuleFiles = []string{rules}
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +203,43 @@ func (n *observedNode) browse(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != want {
 			t.Fatalf("GET %s answered %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
+
+// refuse sends, signed by a real fleet actor, Creates whose note is
+// attributed to another actor: the gateway accepts them (the signature and
+// the hosts are right), the instance consumer refuses them
+// (attribution_mismatch), so refusal series have data.
+func (n *observedNode) refuse(t *testing.T) {
+	t.Helper()
+	a, other := n.fleet.Actors[0], n.fleet.Actors[len(n.fleet.Domains)] // same domain
+	for i := range 3 {
+		n.next++
+		note := fmt.Sprintf("%s/statuses/refused-%d", a.ID, n.next)
+		body := fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%[1]s/activity","type":"Create","actor":"%[2]s",`+
+			`"to":["https://www.w3.org/ns/activitystreams#Public"],"object":{"id":"%[1]s","type":"Note","attributedTo":"%[3]s",`+
+			`"to":["https://www.w3.org/ns/activitystreams#Public"],"content":"not mine %[4]d","published":"2026-11-22T03:00:00Z"}}`,
+			note, a.ID, other.ID, i)
+		req, err := http.NewRequest("POST", "http://"+n.public+"/inbox", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "bench.local"
+		req.Header.Set("Content-Type", "application/activity+json")
+		req.Header.Set("Digest", signature.DigestHeader([]byte(body)))
+		if err := signature.Sign("POST", "/inbox", "bench.local", req.Header, a.KeyID, a.Key,
+			[]string{"(request-target)", "host", "date", "digest", "content-type"}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("misattributed Create answered %d, want 202 (the gateway accepts it; the consumer refuses it)", resp.StatusCode)
 		}
 	}
 }

@@ -27,7 +27,6 @@ import (
 // They must still parse and evaluate without error; if one starts returning
 // data, the test fails so that it is taken off this list. Keep it short.
 var pendingExprs = map[string]string{
-	"Palisade / Storage / Consumer group lag / A": "nothing consumes the inbound queue until the instance core (issue 4), so no consumer group exists",
 	"Palisade / Storage / Local store errors / A": "needs the local store to fail a write (a full or broken disk), which the test cannot cause safely",
 	"alerts.yml / PalisadeLocalStoreWriteErrors":  "needs the local store to fail a write (a full or broken disk), which the test cannot cause safely",
 }
@@ -44,23 +43,37 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	promBin := toolOrSkip(t, "prometheus")
 
 	n := startObservedNode(t)
-	// serve runs the delivery engine but nothing enqueues to it until the
-	// relay (issue 6): a second real engine, delivering to loopback inboxes,
-	// runs beside the node and Prometheus scrapes it as a second target of
-	// the same job, so the Delivery dashboard and alerts meet metrics with
-	// data (the node's own delivery series are there too, at zero).
+	// The observed node keeps its inbound queue (the relay and the instance
+	// consumer are off, so that the queue fills); a second node runs the
+	// instance consumer, which stores what its gateway accepts, so the
+	// Instance dashboard and alerts meet consumer metrics with data.
+	in := startInstanceNode(t)
+	// Nothing in this test makes a node deliver: a real engine, delivering
+	// to loopback inboxes, runs beside the nodes and Prometheus scrapes it
+	// as a third target of the same job, so the Delivery dashboard and
+	// alerts meet metrics with data (the nodes' own delivery series are
+	// there too, at zero).
 	d := startDeliveryBeside(t)
-	prom := startPrometheus(t, promBin, n.admin, d.addr)
+	prom := startPrometheus(t, promBin, n.admin, d.addr, in.admin)
 
 	// Two batches some scrapes apart, so counters increase between samples.
-	prom.waitFor(t, `up{job="palisade"} == 1`)
-	n.drive(t, 200)
-	time.Sleep(3 * time.Second)
-	n.drive(t, 200)
+	prom.waitFor(t, `count(up{job="palisade"} == 1) == 3`)
+	for range 2 {
+		n.drive(t, 200)
+		in.drive(t, 100)
+		in.refuse(t)
+		n.browse(t)
+		in.browse(t)
+		time.Sleep(3 * time.Second)
+	}
 	prom.waitFor(t, `palisade_ingress_requests_total{reason="queue_full"}`)
 	prom.waitFor(t, `palisade_policy_decisions_total{mode="shadow"}`)
 	prom.waitFor(t, `palisade_delivery_attempts_total{outcome="success"} > 0`)
 	prom.waitFor(t, `palisade_delivery_hosts_unavailable > 0`)
+	prom.waitFor(t, `palisade_instance_inbound_total{result="stored"} > 0`)
+	prom.waitFor(t, `palisade_instance_inbound_total{result="refused"} > 0`)
+	prom.waitFor(t, `palisade_http_requests_total{code="4xx"} > 0`)
+	prom.waitFor(t, `palisade_instance_accounts{origin="remote"} > 0`)
 	time.Sleep(3 * time.Second) // a few more scrapes and rule evaluations after the load
 
 	exprs := dashboardExprs(t)
@@ -441,7 +454,8 @@ func (p *promServer) getJSON(t *testing.T, path string, v any) {
 func TestDashboardsGroupByBoundedLabels(t *testing.T) {
 	bounded := map[string]bool{"instance": true, "job": true, "stage": true, "reason": true, "code": true,
 		"source": true, "rule": true, "action": true, "mode": true, "domain": true, "queue": true, "group": true,
-		"le": true, "outcome": true, "state": true}
+		"le": true, "outcome": true, "state": true, "host_bucket": true, "handler": true, "type": true,
+		"result": true, "kind": true, "origin": true}
 	byRe := regexp.MustCompile(`(?:by|without)\s*\(([^)]*)\)`)
 	files, _ := fs.Glob(dashboards.FS, "grafana/*.json")
 	for _, f := range files {
@@ -564,8 +578,8 @@ func TestAlertRulesPromtool(t *testing.T) {
 // on top of another.
 func TestDashboardsStructure(t *testing.T) {
 	files, err := fs.Glob(dashboards.FS, "grafana/*.json")
-	if err != nil || len(files) < 4 {
-		t.Fatalf("want at least 4 dashboards, have %v (%v)", files, err)
+	if err != nil || len(files) < 6 {
+		t.Fatalf("want at least 6 dashboards, have %v (%v)", files, err)
 	}
 	uids := map[string]string{}
 	for _, f := range files {
