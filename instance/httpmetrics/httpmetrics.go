@@ -13,7 +13,9 @@
 // "/dir/" counts under the "/dir/" pattern); code is the status class, "1xx"
 // (and hijacked connections), "2xx", "3xx", "4xx" or "5xx". Both label sets
 // are therefore bounded by the routes the code registers, never by what
-// clients send.
+// clients send. A streaming response (one the handler flushes, or a
+// hijacked connection such as a WebSocket) is timed until its first flush
+// or the hijack, so a stream open for hours does not read as a slow request.
 package httpmetrics
 
 import (
@@ -140,7 +142,11 @@ func (m *Metrics) Wrap(next http.Handler) http.Handler {
 				rw.status = http.StatusInternalServerError
 			}
 			s := m.series(r.Pattern)
-			s.duration.Observe(time.Since(start).Seconds())
+			end := rw.streamed
+			if end.IsZero() {
+				end = time.Now()
+			}
+			s.duration.Observe(end.Sub(start).Seconds())
 			s.codes[rw.class()].Inc()
 			if p != nil {
 				panic(p)
@@ -158,6 +164,10 @@ type recorder struct {
 	status   int
 	wrote    bool
 	hijacked bool
+	// streamed is when the handler first flushed or hijacked: a streaming
+	// response (server-sent events, a WebSocket) is timed to its start,
+	// not over its whole life.
+	streamed time.Time
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -183,6 +193,9 @@ func (r *recorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+	if r.streamed.IsZero() {
+		r.streamed = time.Now()
+	}
 }
 
 func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -193,6 +206,9 @@ func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, rw, err := h.Hijack()
 	if err == nil {
 		r.hijacked = true
+		if r.streamed.IsZero() {
+			r.streamed = time.Now()
+		}
 	}
 	return c, rw, err
 }

@@ -44,6 +44,7 @@ func testMux() *http.ServeMux {
 			if err := http.NewResponseController(w).Flush(); err != nil {
 				panic(err)
 			}
+			time.Sleep(200 * time.Millisecond) // a stream lasts; its timing must not
 		}
 	})
 	mux.HandleFunc("GET /upgrade", func(w http.ResponseWriter, r *http.Request) {
@@ -194,6 +195,13 @@ func TestWrapBehindFasthttpAdaptor(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for count(t, m, "GET /upgrade", "1xx") != 1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond) // the handler ends after the client read
+	}
+	var h dto.Metric
+	if err := m.duration.WithLabelValues("GET /api/v1/streaming").(prometheus.Histogram).Write(&h); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.GetHistogram().GetSampleSum(); h.GetHistogram().GetSampleCount() != 1 || got >= 0.5 {
+		t.Errorf("the stream (600 ms long) was timed %v s over %d samples: want its start only", got, h.GetHistogram().GetSampleCount())
 	}
 	for _, c := range []struct {
 		handler, code string
