@@ -29,7 +29,8 @@ func cmdBench(args []string) error {
 		"every request is signed with RSA-2048 before the clock starts.\n\n"+
 		"By default it starts a node itself (this binary, \"palisade serve\", fresh data directory,\n"+
 		"configured to trust the loopback key servers and to suspend "+loadgen.BlockedDomain+"),\n"+
-		"and reports the node's CPU time and peak RSS too. With --target it drives a running node,\n"+
+		"and reports the node's CPU time and peak RSS too. Its relay and instance consumers are off\n"+
+		"unless --consumers: the figures are the gateway's (verify, dedup, queue). With --target it drives a running node,\n"+
 		"which must allow private addresses and http key ids (federation.allow_private_addresses,\n"+
 		"federation.allow_http), suspend "+loadgen.BlockedDomain+", and have admission rate limits\n"+
 		"above the offered load.")
@@ -45,6 +46,8 @@ func cmdBench(args []string) error {
 	domains := fs.Int("domains", 20, "sending domains")
 	actors := fs.Int("actors", 200, "sending actors")
 	keyPort := fs.Int("key-port", 0, "port of the key servers (0: any free port)")
+	consumers := fs.Bool("consumers", false, "run the started node's relay and instance consumers during the load\n"+
+		"(default: off, so the figures are the gateway's; the consumers drain the queue after)")
 	dbURL := fs.String("database-url", os.Getenv("PALISADE_DATABASE_URL"), "database for a started node (default: its own private cluster)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -62,7 +65,7 @@ func cmdBench(args []string) error {
 	var node *benchNode
 	addr := *target
 	if addr == "" {
-		node, err = startBenchNode(*host, *dbURL)
+		node, err = startBenchNode(*host, *dbURL, *consumers)
 		if err != nil {
 			return err
 		}
@@ -140,7 +143,7 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func startBenchNode(host, dbURL string) (*benchNode, error) {
+func startBenchNode(host, dbURL string, consumers bool) (*benchNode, error) {
 	dir, err := os.MkdirTemp("", "palisade-bench-")
 	if err != nil {
 		return nil, err
@@ -164,10 +167,12 @@ log: {level: warn}
 database: {url: %q}
 ingress: {domain_rate: 1000000, domain_burst: 1000000, actor_rate: 1000000, actor_burst: 1000000}
 federation: {allow_private_addresses: true, allow_http: true}
+relay: {enabled: %t}
+instance: {enabled: %t}
 policy:
   domains:
     - {domain: %s, severity: suspend}
-`, host, filepath.Join(dir, "data"), b.public, b.admin, dbURL, loadgen.BlockedDomain)
+`, host, filepath.Join(dir, "data"), b.public, b.admin, dbURL, consumers, consumers, loadgen.BlockedDomain)
 	cfgPath := filepath.Join(dir, "bench.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
