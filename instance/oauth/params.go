@@ -179,3 +179,11 @@ func (s *Server) internal(w http.ResponseWriter, what string, err error) {
 	s.log.Error("oauth: "+what, "err", err)
 	writeOAuthError(w, errf(http.StatusInternalServerError, "server_error", "the server failed while %s; try again", what))
 }
+
+// DecodeParams reads a request's parameters as the Mastodon API accepts
+// them: a form, multipart or JSON body (at most 64 KiB), with query
+// parameters filling in names the body lacks. JSON arrays of strings
+// become their items joined by spaces, numbers and booleans their text,
+// and Rails-style "name[]" form keys are folded into "name". The error
+// names what could not be read.
+func DecodeParams(r *http.Request) (url.Values, error) { return decodeParams(r) }
