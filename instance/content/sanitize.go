@@ -28,21 +28,35 @@ var (
 	headingClose = regexp.MustCompile(`(?i)</h[1-6]\s*>`)
 )
 
+// The attribute values kept besides href and class.
+var (
+	olStart    = regexp.MustCompile(`^-?[0-9]{1,9}$`)
+	olReversed = regexp.MustCompile(`^(?:|reversed)$`)
+	langTag    = regexp.MustCompile(`^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$`)
+)
+
+// remoteElements is the allowed set; remoteSchemes are the href schemes
+// Mastodon keeps that a browser will not run code from. Everything else,
+// javascript: and data: among them, loses its href. fastpath.go reads
+// both, so that the policy and the fast path cannot drift apart.
+var (
+	remoteElements = []string{"p", "br", "span", "a", "del", "s", "pre", "code", "em", "strong",
+		"b", "i", "u", "ul", "ol", "li", "blockquote", "sub", "sup"}
+	remoteSchemes = []string{"http", "https", "dat", "dweb", "ipfs", "ipns", "ssb", "gopher",
+		"xmpp", "magnet", "gemini"}
+)
+
 var remotePolicy = newRemotePolicy()
 
 func newRemotePolicy() *bluemonday.Policy {
 	p := bluemonday.NewPolicy()
-	p.AllowElements("p", "br", "span", "a", "del", "s", "pre", "code", "em", "strong",
-		"b", "i", "u", "ul", "ol", "li", "blockquote", "sub", "sup")
+	p.AllowElements(remoteElements...)
 	p.AllowAttrs("href").OnElements("a")
 	p.AllowAttrs("class").Matching(remoteClasses).OnElements("a", "span")
-	p.AllowAttrs("start").Matching(regexp.MustCompile(`^-?[0-9]{1,9}$`)).OnElements("ol")
-	p.AllowAttrs("reversed").Matching(regexp.MustCompile(`^(?:|reversed)$`)).OnElements("ol")
-	p.AllowAttrs("lang").Matching(regexp.MustCompile(`^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$`)).OnElements("span", "p")
-	// Schemes Mastodon keeps that a browser will not run code from.
-	// Everything else, javascript: and data: among them, loses its href.
-	p.AllowURLSchemes("http", "https", "dat", "dweb", "ipfs", "ipns", "ssb", "gopher",
-		"xmpp", "magnet", "gemini")
+	p.AllowAttrs("start").Matching(olStart).OnElements("ol")
+	p.AllowAttrs("reversed").Matching(olReversed).OnElements("ol")
+	p.AllowAttrs("lang").Matching(langTag).OnElements("span", "p")
+	p.AllowURLSchemes(remoteSchemes...)
 	p.RequireParseableURLs(true)
 	p.AllowRelativeURLs(false)
 	p.RequireNoFollowOnLinks(true)
@@ -63,11 +77,42 @@ func newRemotePolicy() *bluemonday.Policy {
 // removed. The result is safe to embed in a page as is.
 //
 // Sanitize is safe for concurrent use.
+//
+// Most remote HTML (Mastodon's, and what the others send) uses only the
+// allowed elements; fastSanitize produces bluemonday's output for it
+// without bluemonday's per-token allocations, and hands anything else to
+// bluemonday (see fastpath.go).
 func Sanitize(html string) string {
 	if html == "" {
 		return ""
 	}
-	html = headingOpen.ReplaceAllString(html, "<p><strong>")
-	html = headingClose.ReplaceAllString(html, "</strong></p>")
-	return strings.TrimSpace(remotePolicy.Sanitize(html))
+	if mayHaveHeading(html) {
+		html = headingOpen.ReplaceAllString(html, "<p><strong>")
+		html = headingClose.ReplaceAllString(html, "</strong></p>")
+	}
+	out, ok := fastSanitize(html)
+	if !ok {
+		out = remotePolicy.Sanitize(html)
+	}
+	return strings.TrimSpace(out)
+}
+
+// mayHaveHeading reports whether html has a "<h" or "</h" (either case),
+// without which neither heading pattern can match.
+func mayHaveHeading(html string) bool {
+	for i := strings.IndexByte(html, '<'); i >= 0; {
+		rest := html[i+1:]
+		if strings.HasPrefix(rest, "/") {
+			rest = rest[1:]
+		}
+		if rest != "" && (rest[0] == 'h' || rest[0] == 'H') {
+			return true
+		}
+		j := strings.IndexByte(html[i+1:], '<')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
 }
