@@ -49,7 +49,8 @@ type hostBuckets struct {
 
 	mu        sync.Mutex
 	t0        time.Time
-	scores    map[string]float64
+	cands     []scoredHost   // the summary, in a slice: scanning it for the minimum is cheap
+	index     map[string]int // host → position in cands
 	maxCands  int
 	buckets   map[string]*hostSeries // the hosts with their own label
 	other     *hostSeries
@@ -65,8 +66,9 @@ type hostSeries struct {
 }
 
 type scoredHost struct {
-	host  string
-	score float64
+	host     string
+	score    float64
+	labelled bool // has a bucket (b.buckets holds it)
 }
 
 func newHostBuckets(k int, now func() time.Time) *hostBuckets {
@@ -82,7 +84,7 @@ func newHostBuckets(k int, now func() time.Time) *hostBuckets {
 			Help:    "Time from sending a delivery to the end of its response (or its failure), by destination host bucket (one of the K busiest hosts, or \"other\").",
 			Buckets: deliveryDurationBuckets,
 		}, []string{"host_bucket"}),
-		scores:   map[string]float64{},
+		index:    map[string]int{},
 		maxCands: max(minCandidates, candidatesPerBucket*k),
 		buckets:  map[string]*hostSeries{},
 	}
@@ -112,16 +114,17 @@ func (b *hostBuckets) sent(host string, seconds float64) {
 	s.duration.Observe(seconds)
 }
 
-// count counts n outcomes of deliveries to host.
+// count counts n outcomes of deliveries to host. It does not read the
+// clock (sent re-ranks), which costs more than the rest here.
 func (b *hostBuckets) count(host string, oc outcome, n int) {
 	b.mu.Lock()
-	s := b.lookup(host, b.now())
+	s := b.lookup(host, time.Time{})
 	b.mu.Unlock()
 	s.attempts[oc].Add(float64(n))
 }
 
-// label returns host's current host_bucket value.
-func (b *hostBuckets) label(host string) string {
+// bucketOf returns host's current host_bucket value.
+func (b *hostBuckets) bucketOf(host string) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if _, ok := b.buckets[host]; ok {
@@ -138,38 +141,41 @@ func (b *hostBuckets) score(host string, now time.Time) {
 	exp := now.Sub(b.t0).Seconds() / hostBucketHalfLife.Seconds()
 	if exp > 512 { // keep the weights far from overflow: rescale to a new t0
 		f := math.Exp2(-exp)
-		for h, s := range b.scores {
-			b.scores[h] = s * f
+		for i := range b.cands {
+			b.cands[i].score *= f
 		}
 		b.t0, exp = now, 0
 	}
 	w := math.Exp2(exp)
-	if s, ok := b.scores[host]; ok {
-		b.scores[host] = s + w
+	if i, ok := b.index[host]; ok {
+		b.cands[i].score += w
 		return
 	}
-	if len(b.scores) >= b.maxCands {
-		// Space-Saving: the newcomer replaces the lowest candidate that has
-		// no bucket (a labelled host leaves only through a re-rank).
-		minHost, minScore := "", math.Inf(1)
-		for h, s := range b.scores {
-			if _, labelled := b.buckets[h]; !labelled && s < minScore {
-				minHost, minScore = h, s
-			}
-		}
-		if minHost == "" {
-			return // every candidate is labelled (K >= maxCands): cannot happen with the sizes above
-		}
-		delete(b.scores, minHost)
-		w += minScore
+	if len(b.cands) < b.maxCands {
+		b.index[host] = len(b.cands)
+		b.cands = append(b.cands, scoredHost{host: host, score: w})
+		return
 	}
-	b.scores[host] = w
+	// Space-Saving: the newcomer replaces the lowest candidate that has no
+	// bucket (a labelled host leaves only through a re-rank).
+	min := -1
+	for i, c := range b.cands {
+		if !c.labelled && (min < 0 || c.score < b.cands[min].score) {
+			min = i
+		}
+	}
+	if min < 0 {
+		return // every candidate is labelled (K >= maxCands): cannot happen with the sizes above
+	}
+	delete(b.index, b.cands[min].host)
+	b.index[host] = min
+	b.cands[min] = scoredHost{host: host, score: b.cands[min].score + w}
 }
 
 // lookup returns host's series, giving it a bucket while fewer than K are
-// taken and re-ranking when due. b.mu is held.
+// taken and re-ranking when due (now zero: not now). b.mu is held.
 func (b *hostBuckets) lookup(host string, now time.Time) *hostSeries {
-	if now.After(b.rerankAt) {
+	if !now.IsZero() && now.After(b.rerankAt) {
 		b.rerank()
 		b.rerankAt = now.Add(hostBucketRerank)
 	}
@@ -177,9 +183,10 @@ func (b *hostBuckets) lookup(host string, now time.Time) *hostSeries {
 		return s
 	}
 	if len(b.buckets) < b.k && host != otherBucket {
-		if _, scored := b.scores[host]; scored {
+		if i, scored := b.index[host]; scored {
 			s := b.series(host)
 			b.buckets[host] = s
+			b.cands[i].labelled = true
 			return s
 		}
 	}
@@ -195,10 +202,7 @@ func (b *hostBuckets) rerank() {
 		return
 	}
 	var in, out []scoredHost
-	b.scratch = b.scratch[:0]
-	for h, s := range b.scores {
-		b.scratch = append(b.scratch, scoredHost{h, s})
-	}
+	b.scratch = append(b.scratch[:0], b.cands...)
 	sort.Slice(b.scratch, func(i, j int) bool {
 		if b.scratch[i].score != b.scratch[j].score {
 			return b.scratch[i].score > b.scratch[j].score
@@ -214,7 +218,7 @@ func (b *hostBuckets) rerank() {
 	}
 	// in and out are sorted busiest first.
 	for len(b.buckets) < b.k && len(out) > 0 {
-		b.buckets[out[0].host] = b.series(out[0].host)
+		b.label(out[0].host)
 		in = append(in, out[0])
 		out = out[1:]
 	}
@@ -222,16 +226,25 @@ func (b *hostBuckets) rerank() {
 	for len(out) > 0 && len(in) > 0 && out[0].score > hostBucketHysteresis*in[len(in)-1].score {
 		weak := in[len(in)-1]
 		b.drop(weak.host)
-		b.buckets[out[0].host] = b.series(out[0].host)
+		b.label(out[0].host)
 		in = append(in[:len(in)-1], out[0])
 		sort.Slice(in, func(i, j int) bool { return in[i].score > in[j].score })
 		out = out[1:]
 	}
 }
 
+// label gives a candidate host its bucket. b.mu is held.
+func (b *hostBuckets) label(host string) {
+	b.buckets[host] = b.series(host)
+	b.cands[b.index[host]].labelled = true
+}
+
 // drop deletes a host's bucket and its series. b.mu is held.
 func (b *hostBuckets) drop(host string) {
 	delete(b.buckets, host)
+	if i, ok := b.index[host]; ok {
+		b.cands[i].labelled = false
+	}
 	b.durationVec.DeleteLabelValues(host)
 	for _, n := range outcomeNames {
 		b.attemptsVec.DeleteLabelValues(host, n)
