@@ -120,9 +120,10 @@ func BenchmarkAcceptSerial(b *testing.B) {
 // seedDedup records perBucket ids in each of the live buckets (one per day
 // with the defaults) and flushes, so lookups go through sstables and their
 // bloom filters as they would after a week of traffic.
-func seedDedup(b *testing.B, perBucket int) (*DB, *clock) {
+func seedDedup(b *testing.B, perBucket, recent int) (*DB, *clock) {
 	c := newClock()
 	o := testOptions(c)
+	o.DedupRecent = recent
 	db := openT(b, b.TempDir(), o)
 	for day := range int(db.nprobe) {
 		for i := range perBucket {
@@ -141,9 +142,20 @@ func seedDedup(b *testing.B, perBucket int) (*DB, *clock) {
 }
 
 // BenchmarkSeenHit looks up ids recorded today (first probe) and ids
-// recorded a week ago (last probe).
+// recorded a week ago (last probe), with the recent-ids memory (today's
+// ids are in it, the week-old ones were evicted) and without it (every
+// hit reads Pebble).
 func BenchmarkSeenHit(b *testing.B) {
-	db, _ := seedDedup(b, 20000)
+	for _, mem := range []struct {
+		name   string
+		recent int
+	}{{"recent", 0}, {"pebble", -1}} {
+		b.Run(mem.name, func(b *testing.B) { benchSeenHit(b, mem.recent) })
+	}
+}
+
+func benchSeenHit(b *testing.B, recent int) {
+	db, _ := seedDedup(b, 20000, recent)
 	for _, c := range []struct {
 		name string
 		day  int
@@ -165,7 +177,7 @@ func BenchmarkSeenHit(b *testing.B) {
 
 // BenchmarkSeenMiss looks up fresh ids: every live bucket is probed.
 func BenchmarkSeenMiss(b *testing.B) {
-	db, _ := seedDedup(b, 20000)
+	db, _ := seedDedup(b, 20000, 0)
 	ids := make([]string, 1024)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("https://b.example/activities/%d", i)

@@ -75,6 +75,11 @@ type Options struct {
 	// more often but stay correct. Size it at about 10 bits per id a bucket
 	// receives. Negative disables the filters.
 	DedupFilterBits int64
+	// DedupRecent is how many of the latest dedup records are also kept in
+	// memory (about 60 bytes each), so that duplicates of recent accepts
+	// are answered without reading Pebble. Default 131072; negative
+	// disables it.
+	DedupRecent int
 	// MaintenanceInterval is how often the background goroutine expires
 	// dedup buckets and trims queues and logs. Default 1s.
 	MaintenanceInterval time.Duration
@@ -95,6 +100,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.DedupFilterBits == 0 {
 		o.DedupFilterBits = 1 << 24
+	}
+	if o.DedupRecent == 0 {
+		o.DedupRecent = 1 << 17
 	}
 	if o.QueueHighWater <= 0 {
 		o.QueueHighWater = 1_000_000
@@ -152,6 +160,9 @@ type DB struct {
 	// disabled); filterWG waits for the background fill at Close.
 	filters  *dedupFilters
 	filterWG sync.WaitGroup
+	// recent answers duplicates of recent accepts from memory (nil when
+	// disabled).
+	recent *recentIDs
 
 	events *eventCounts // Pebble events, for metrics
 
@@ -259,6 +270,7 @@ func Open(dir string, o Options) (*DB, error) {
 		lock.Close()
 		return nil, err
 	}
+	db.recent = newRecentIDs(o.DedupRecent)
 	if o.DedupFilterBits > 0 {
 		db.filters = newDedupFilters(uint64(o.DedupFilterBits))
 		starts := db.liveBucketStarts()

@@ -23,7 +23,7 @@ func (db *DB) bucketStart(b uint64) uint64 { return b * uint64(db.bucket) }
 
 // Seen reports whether id was recorded in namespace ns (by Accept or
 // MarkSeen) within the retention. It is the ingress's cheap pre-check before
-// any crypto; it takes no lock and allocates nothing itself (Pebble
+// any crypto; it takes only a short shard lock and allocates nothing itself (Pebble
 // allocates 16 bytes when the record is read from an sstable). A false
 // answer is advisory: only Accept decides atomically. A caller that will
 // Accept a new id should use Probe and AcceptProbed instead.
@@ -64,6 +64,9 @@ func (db *DB) probe(ns, id string, now time.Time) (bool, error) {
 // The in-memory filters are asked first (see dedupFilters): a bucket whose
 // filter is ready and does not know the id is not read at all.
 func (db *DB) probeRange(ns, id string, newest, oldest uint64) (bool, error) {
+	if db.recent.seen(ns, id, newest, oldest) {
+		return true, nil
+	}
 	bp := db.keyBufs.Get().(*[]byte)
 	defer db.keyBufs.Put(bp)
 	k := appendDedupKey((*bp)[:0], db.bucketStart(newest), ns, id)
@@ -258,6 +261,9 @@ func (db *DB) record(ns, id string, q *Queue, entry []byte, p *Probe) (uint64, e
 		// Before the stripe lock is released: the next Accept of this id
 		// must find it.
 		db.filters.add(db.filters.get(start, true /* create */, true /* a bucket first written now starts empty */), h)
+	}
+	if err == nil {
+		db.recent.add(ns, id, db.bucketOf(now))
 	}
 	if q != nil {
 		q.finish(seq, 1)
