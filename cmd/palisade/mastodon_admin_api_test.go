@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -424,5 +425,212 @@ func TestMastodonAdminDomainBlocksReachTheIngress(t *testing.T) {
 	}
 	if st := n.call(t, "POST", "/api/v1/admin/domain_allows", admin, url.Values{}, &al); st != 422 || !strings.Contains(al.Error, "Domain") {
 		t.Fatalf("allow without domain: %d %+v", st, al)
+	}
+}
+
+type adminAccountResp struct {
+	ID         string  `json:"id"`
+	Username   string  `json:"username"`
+	Domain     *string `json:"domain"`
+	Email      *string `json:"email"`
+	Approved   bool    `json:"approved"`
+	Disabled   bool    `json:"disabled"`
+	Silenced   bool    `json:"silenced"`
+	Suspended  bool    `json:"suspended"`
+	Sensitized bool    `json:"sensitized"`
+	Role       *struct {
+		Name string `json:"name"`
+	} `json:"role"`
+	Account struct {
+		ID     string `json:"id"`
+		Acct   string `json:"acct"`
+		Avatar string `json:"avatar"`
+	} `json:"account"`
+	Error string `json:"error"`
+}
+
+type adminReportResp struct {
+	ID              string            `json:"id"`
+	ActionTaken     bool              `json:"action_taken"`
+	ActionTakenAt   *string           `json:"action_taken_at"`
+	Category        string            `json:"category"`
+	Comment         string            `json:"comment"`
+	Account         *adminAccountResp `json:"account"`
+	TargetAccount   *adminAccountResp `json:"target_account"`
+	AssignedAccount *adminAccountResp `json:"assigned_account"`
+	TakenBy         *adminAccountResp `json:"action_taken_by_account"`
+	Statuses        []struct {
+		ID, Content string
+		Account     struct{ ID string }
+	} `json:"statuses"`
+	Error string `json:"error"`
+}
+
+func TestMastodonAdminAccountsAndReports(t *testing.T) {
+	n := startAPINode(t, nil)
+	ctx := context.Background()
+	n.user(t, "mona", data.RoleModerator)
+	reporter := n.user(t, "rita", data.RoleUser)
+	spammer := n.user(t, "sam", data.RoleUser)
+	pending := n.user(t, "penny", data.RoleUser)
+	dropped := n.user(t, "dora", data.RoleUser)
+	for _, a := range []*data.Account{pending, dropped} {
+		if err := n.store.SetUserApproved(ctx, a.ID, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok := n.signInWithPKCE(t, "mona", "admin:read admin:write")
+	samTok := n.passwordToken(t, "sam", "read")
+	userTok := n.passwordToken(t, "rita", "admin:read")
+
+	// Accounts: list with filters, get.
+	var list []adminAccountResp
+	if st := n.call(t, "GET", "/api/v1/admin/accounts?local=true", tok, nil, &list); st != 200 || len(list) != 5 || list[0].Username != "dora" {
+		t.Fatalf("list: %d %+v", st, list)
+	}
+	if n.call(t, "GET", "/api/v1/admin/accounts?pending=true", tok, nil, &list); len(list) != 2 || list[0].Approved {
+		t.Fatalf("pending: %+v", list)
+	}
+	if n.call(t, "GET", "/api/v1/admin/accounts?staff=true", tok, nil, &list); len(list) != 1 || list[0].Username != "mona" || list[0].Role == nil || list[0].Role.Name != "Moderator" {
+		t.Fatalf("staff: %+v", list)
+	}
+	if n.call(t, "GET", "/api/v1/admin/accounts?username=SA", tok, nil, &list); len(list) != 1 || list[0].ID != fmt.Sprint(spammer.ID) {
+		t.Fatalf("username: %+v", list)
+	}
+	_, _, hdr := n.req(t, nil, "GET", "/api/v1/admin/accounts?limit=2", tok, nil, "")
+	if !strings.Contains(hdr.Get("Link"), `rel="next"`) {
+		t.Fatalf("Link %q", hdr.Get("Link"))
+	}
+	var one adminAccountResp
+	if st := n.call(t, "GET", fmt.Sprintf("/api/v1/admin/accounts/%d", spammer.ID), tok, nil, &one); st != 200 || one.Email == nil ||
+		*one.Email != "sam@mail.example" || one.Domain != nil || one.Account.Acct != "sam" || one.Account.Avatar == "" {
+		t.Fatalf("get: %d %+v", st, one)
+	}
+	if st := n.call(t, "GET", "/api/v1/admin/accounts/12345", tok, nil, &one); st != 404 {
+		t.Fatalf("unknown account: %d", st)
+	}
+	if st := n.call(t, "GET", "/api/v1/admin/accounts", userTok, nil, &one); st != 403 {
+		t.Fatalf("a user: %d", st)
+	}
+
+	// Approve and reject sign-ups.
+	if st := n.call(t, "POST", fmt.Sprintf("/api/v1/admin/accounts/%d/approve", pending.ID), tok, nil, &one); st != 200 || !one.Approved {
+		t.Fatalf("approve: %d %+v", st, one)
+	}
+	if st := n.call(t, "POST", fmt.Sprintf("/api/v1/admin/accounts/%d/approve", pending.ID), tok, nil, &one); st != 422 {
+		t.Fatalf("approve twice: %d %+v", st, one)
+	}
+	if st := n.call(t, "POST", fmt.Sprintf("/api/v1/admin/accounts/%d/reject", dropped.ID), tok, nil, &one); st != 200 || one.Username != "dora" {
+		t.Fatalf("reject: %d %+v", st, one)
+	}
+	if _, err := n.store.GetAccount(ctx, dropped.ID); !errors.Is(err, data.NotFound) {
+		t.Fatalf("a rejected sign-up is still stored: %v", err)
+	}
+
+	// A report with a status, as a member files it.
+	st := &data.Status{URI: n.cfg.BaseURL() + "/users/sam/statuses/1", AccountID: spammer.ID, Content: "<p>buy now</p>",
+		Visibility: data.Public, Local: true, CreatedAt: time.Now()}
+	if _, err := n.store.InsertStatus(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	rep := &data.Report{AccountID: reporter.ID, TargetAccountID: spammer.ID, StatusIDs: []int64{st.ID}, Comment: "spam", Category: data.ReportSpam}
+	if _, err := n.store.InsertReport(ctx, rep); err != nil {
+		t.Fatal(err)
+	}
+	var reps []adminReportResp
+	if code := n.call(t, "GET", "/api/v1/admin/reports", tok, nil, &reps); code != 200 || len(reps) != 1 {
+		t.Fatalf("reports: %d %+v", code, reps)
+	}
+	r0 := reps[0]
+	if r0.ID != fmt.Sprint(rep.ID) || r0.ActionTaken || r0.Category != "spam" || r0.Account == nil || r0.Account.Username != "rita" ||
+		r0.TargetAccount == nil || r0.TargetAccount.Username != "sam" || len(r0.Statuses) != 1 || r0.Statuses[0].Content != "<p>buy now</p>" ||
+		r0.AssignedAccount != nil {
+		t.Fatalf("report = %+v", r0)
+	}
+	path := fmt.Sprintf("/api/v1/admin/reports/%d", rep.ID)
+	var rr adminReportResp
+	if code := n.call(t, "POST", path+"/assign_to_self", tok, nil, &rr); code != 200 || rr.AssignedAccount == nil || rr.AssignedAccount.Username != "mona" {
+		t.Fatalf("assign: %d %+v", code, rr)
+	}
+	if code := n.call(t, "POST", path+"/unassign", tok, nil, &rr); code != 200 || rr.AssignedAccount != nil {
+		t.Fatalf("unassign: %d %+v", code, rr)
+	}
+
+	// Suspend the target through the report: the report resolves, the
+	// account is suspended and its token stops working.
+	if code := n.call(t, "GET", "/api/v1/apps/verify_credentials", samTok, nil, nil); code != 200 {
+		t.Fatalf("sam's token before: %d", code)
+	}
+	var e adminAccountResp
+	for _, c := range []struct {
+		form url.Values
+		want string
+	}{
+		{url.Values{}, "type is missing"},
+		{url.Values{"type": {"obliterate"}}, "type"},
+		{url.Values{"type": {"silence"}, "report_id": {"12"}}, "report_id"},
+	} {
+		if code := n.call(t, "POST", fmt.Sprintf("/api/v1/admin/accounts/%d/action", spammer.ID), tok, c.form, &e); code != 422 || !strings.Contains(e.Error, c.want) {
+			t.Errorf("action %v: %d %q, want 422 naming %q", c.form, code, e.Error, c.want)
+		}
+	}
+	if code := n.call(t, "POST", fmt.Sprintf("/api/v1/admin/accounts/%d/action", spammer.ID), tok,
+		url.Values{"type": {"suspend"}, "report_id": {fmt.Sprint(rep.ID)}, "text": {"spam wave"}}, nil); code != 200 {
+		t.Fatalf("suspend: %d", code)
+	}
+	if n.call(t, "GET", path, tok, nil, &rr); !rr.ActionTaken || rr.ActionTakenAt == nil || rr.TakenBy == nil || rr.TakenBy.Username != "mona" || !rr.TargetAccount.Suspended {
+		t.Fatalf("after suspend: %+v", rr)
+	}
+	if code := n.call(t, "GET", "/api/v1/apps/verify_credentials", samTok, nil, nil); code != 401 {
+		t.Fatalf("a suspended account's token: %d", code)
+	}
+	if n.call(t, "GET", "/api/v1/admin/reports", tok, nil, &reps); len(reps) != 0 {
+		t.Fatalf("open reports after resolve: %+v", reps)
+	}
+	if n.call(t, "GET", "/api/v1/admin/reports?resolved=true", tok, nil, &reps); len(reps) != 1 {
+		t.Fatalf("resolved reports: %+v", reps)
+	}
+	if code := n.call(t, "POST", path+"/reopen", tok, nil, &rr); code != 200 || rr.ActionTaken {
+		t.Fatalf("reopen: %d %+v", code, rr)
+	}
+	if code := n.call(t, "POST", path+"/resolve", tok, nil, &rr); code != 200 || !rr.ActionTaken {
+		t.Fatalf("resolve: %d %+v", code, rr)
+	}
+	if code := n.call(t, "POST", "/api/v1/admin/reports/999/resolve", tok, nil, &rr); code != 404 {
+		t.Fatalf("unknown report: %d", code)
+	}
+
+	// The other actions and their undoing.
+	for _, c := range []struct {
+		typ, undo string
+		check     func(adminAccountResp) bool
+	}{
+		{"silence", "unsilence", func(a adminAccountResp) bool { return a.Silenced }},
+		{"sensitive", "unsensitive", func(a adminAccountResp) bool { return a.Sensitized }},
+		{"disable", "enable", func(a adminAccountResp) bool { return a.Disabled }},
+	} {
+		p := fmt.Sprintf("/api/v1/admin/accounts/%d", reporter.ID)
+		if code := n.call(t, "POST", p+"/action", tok, url.Values{"type": {c.typ}}, nil); code != 200 {
+			t.Fatalf("%s: %d", c.typ, code)
+		}
+		if n.call(t, "GET", p, tok, nil, &one); !c.check(one) {
+			t.Fatalf("after %s: %+v", c.typ, one)
+		}
+		if code := n.call(t, "POST", p+"/"+c.undo, tok, nil, &one); code != 200 || c.check(one) {
+			t.Fatalf("%s: %d %+v", c.undo, code, one)
+		}
+	}
+	if code := n.call(t, "POST", fmt.Sprintf("/api/v1/admin/accounts/%d/unsuspend", spammer.ID), tok, nil, &one); code != 200 || one.Suspended {
+		t.Fatalf("unsuspend: %d %+v", code, one)
+	}
+
+	// Every change is in the audit log with who made it.
+	var changes int
+	if err := n.db.Pool().QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE actor = 'api:mona'`).Scan(&changes); err != nil || changes < 14 {
+		t.Fatalf("audit rows by api:mona: %d, %v", changes, err)
+	}
+	var detail string
+	if err := n.db.Pool().QueryRow(ctx, `SELECT detail->>'text' FROM audit_log WHERE action = 'account.suspend' AND target_id = $1`, fmt.Sprint(spammer.ID)).Scan(&detail); err != nil || detail != "spam wave" {
+		t.Fatalf("suspend audit: %q %v", detail, err)
 	}
 }

@@ -47,3 +47,8 @@ CREATE TABLE oauth_tokens (
 	last_used_at timestamptz
 );
 CREATE INDEX oauth_tokens_account_idx ON oauth_tokens (account_id) WHERE revoked_at IS NULL;
+
+-- The admin API's "sensitive" account action (Mastodon's sensitized_at):
+-- the account's media is to be shown behind a warning. It lives here, with
+-- the API it serves, rather than in a migration of its own.
+ALTER TABLE accounts ADD COLUMN sensitized_at timestamptz;
