@@ -46,7 +46,7 @@ type Formatted struct {
 // character is part of the match and skipped by submatch index.
 var token = regexp.MustCompile(
 	`(https?://[^\s<>"]+)` +
-		`|(?:^|[^\p{L}\p{N}_/@.])@([A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?(?:@[\p{L}\p{N}_-]+(?:\.[\p{L}\p{N}_-]+)+)?)` +
+		`|(?:^|[^\p{L}\p{N}_/@.])@([A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?(?:@[\p{L}\p{N}_-]+(?:\.[\p{L}\p{N}_-]+)+(?::[0-9]{1,5})?)?)` +
 		`|(?:^|[^\p{L}\p{N}_/#&])#([\p{L}\p{N}_]*[\p{L}_][\p{L}\p{N}_]*)`)
 
 var paragraphBreak = regexp.MustCompile(`\n[ \t]*\n\s*`)
