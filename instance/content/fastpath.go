@@ -24,17 +24,29 @@ import (
 //     " noopener" on the rel when the href names a host;
 //   - an allowed end tag is written as is.
 //
-// It gives up (false) on any tag outside the allowed set (whose content
+// strictTokens reads the common, simple form of HTML itself; the rest goes
+// through golang.org/x/net/html's tokenizer (tokenizerSanitize). Either
+// gives up (false) on any tag outside the allowed set (whose content
 // bluemonday may skip, and whose stripping adds spaces), an end tag with
 // attributes, a link left with no attribute at all (bluemonday drops it
 // and, by a stack, its end tag), and a tokenizer error other than the end
 // of input. The differential fuzzer (FuzzSanitizeDifferential) holds the
 // two byte-for-byte equal.
 func fastSanitize(s string) (string, bool) {
+	var e emitter
+	e.b.Grow(len(s) + len(s)/2)
+	if strictTokens(s, &e) {
+		return e.b.String(), true
+	}
+	return tokenizerSanitize(s)
+}
+
+// tokenizerSanitize is fastSanitize over golang.org/x/net/html's tokenizer,
+// for what strictTokens does not read itself.
+func tokenizerSanitize(s string) (string, bool) {
+	var e emitter
+	e.b.Grow(len(s) + len(s)/2)
 	z := html.NewTokenizer(strings.NewReader(s))
-	var b strings.Builder
-	b.Grow(len(s) + len(s)/2)
-	var attrs []attr // reused per tag
 	for {
 		tt := z.Next()
 		switch tt {
@@ -42,58 +54,34 @@ func fastSanitize(s string) (string, bool) {
 			if z.Err() != io.EOF {
 				return "", false
 			}
-			return b.String(), true
+			return e.b.String(), true
 		case html.TextToken:
 			if raw := z.Raw(); bytes.IndexAny(raw, "&'<>\"\r\x00") < 0 {
 				// Nothing to decode and nothing to escape: the text is
 				// its own escaped form.
-				b.Write(raw)
+				e.b.Write(raw)
 			} else {
-				b.WriteString(html.EscapeString(string(z.Text())))
+				e.b.WriteString(html.EscapeString(string(z.Text())))
 			}
 		case html.CommentToken, html.DoctypeToken:
 			// Dropped, as bluemonday drops them.
 		case html.EndTagToken:
 			name, hasAttr := z.TagName()
-			el, ok := allowedElement(name)
-			if !ok || hasAttr {
+			if hasAttr || !e.end(name) {
 				return "", false
 			}
-			b.WriteString("</")
-			b.WriteString(el)
-			b.WriteByte('>')
 		case html.StartTagToken, html.SelfClosingTagToken:
 			name, more := z.TagName()
-			el, ok := allowedElement(name)
-			if !ok {
+			if !e.start(name) {
 				return "", false
 			}
-			attrs = attrs[:0]
 			for more {
 				var k, v []byte
 				k, v, more = z.TagAttr()
-				if a, keep := keepAttr(el, k, v); keep {
-					attrs = append(attrs, a)
-				}
+				e.attr(k, v)
 			}
-			if el == "a" {
-				if attrs = linkAttrs(attrs); len(attrs) == 0 {
-					return "", false
-				}
-			}
-			b.WriteByte('<')
-			b.WriteString(el)
-			for _, a := range attrs {
-				b.WriteByte(' ')
-				b.WriteString(a.key)
-				b.WriteString(`="`)
-				b.WriteString(html.EscapeString(a.val))
-				b.WriteByte('"')
-			}
-			if tt == html.SelfClosingTagToken {
-				b.WriteString("/>")
-			} else {
-				b.WriteByte('>')
+			if !e.close(tt == html.SelfClosingTagToken) {
+				return "", false
 			}
 		default:
 			return "", false
@@ -101,11 +89,75 @@ func fastSanitize(s string) (string, bool) {
 	}
 }
 
+// emitter writes bluemonday's output for one tag at a time: start (the
+// element), attr for each attribute, close; or end for an end tag.
+type emitter struct {
+	b     strings.Builder
+	el    string
+	attrs []attr
+}
+
+// start begins an allowed element; false for any other.
+func (e *emitter) start(name []byte) bool { return startAs(e, name) }
+
+func startAs[T string | []byte](e *emitter, name T) bool {
+	el, ok := allowedElement(name)
+	e.el, e.attrs = el, e.attrs[:0]
+	return ok
+}
+
+func (e *emitter) attr(k, v []byte) { attrAs(e, k, v) }
+
+func attrAs[T string | []byte](e *emitter, k, v T) {
+	if a, keep := keepAttr(e.el, k, v); keep {
+		e.attrs = append(e.attrs, a)
+	}
+}
+
+// close writes the started element, or reports false for a link left
+// without attributes.
+func (e *emitter) close(selfClosing bool) bool {
+	if e.el == "a" {
+		if e.attrs = linkAttrs(e.attrs); len(e.attrs) == 0 {
+			return false
+		}
+	}
+	b := &e.b
+	b.WriteByte('<')
+	b.WriteString(e.el)
+	for _, a := range e.attrs {
+		b.WriteByte(' ')
+		b.WriteString(a.key)
+		b.WriteString(`="`)
+		b.WriteString(html.EscapeString(a.val))
+		b.WriteByte('"')
+	}
+	if selfClosing {
+		b.WriteString("/>")
+	} else {
+		b.WriteByte('>')
+	}
+	return true
+}
+
+// end writes an allowed end tag; false for any other.
+func (e *emitter) end(name []byte) bool { return endAs(e, name) }
+
+func endAs[T string | []byte](e *emitter, name T) bool {
+	el, ok := allowedElement(name)
+	if ok {
+		e.b.WriteString("</")
+		e.b.WriteString(el)
+		e.b.WriteByte('>')
+	}
+	return ok
+}
+
 type attr struct{ key, val string }
 
 // allowedElement returns the element's name as a constant string when it
 // is in the allowed set (remoteElements).
-func allowedElement(name []byte) (string, bool) {
+func allowedElement[T string | []byte](name T) (string, bool) {
 	switch string(name) {
 	case "p":
 		return "p", true
@@ -151,26 +203,26 @@ func allowedElement(name []byte) (string, bool) {
 
 // keepAttr applies the policy's attribute rules (newRemotePolicy) to one
 // attribute of element el.
-func keepAttr(el string, k, v []byte) (attr, bool) {
+func keepAttr[T string | []byte](el string, k, v T) (attr, bool) {
 	switch string(k) {
 	case "href":
 		if el == "a" {
 			return attr{"href", string(v)}, true
 		}
 	case "class":
-		if (el == "a" || el == "span") && remoteClasses.Match(v) {
+		if (el == "a" || el == "span") && matchClasses(v) {
 			return attr{"class", string(v)}, true
 		}
 	case "lang":
-		if (el == "span" || el == "p") && langTag.Match(v) {
+		if (el == "span" || el == "p") && langTag.MatchString(string(v)) {
 			return attr{"lang", string(v)}, true
 		}
 	case "start":
-		if el == "ol" && olStart.Match(v) {
+		if el == "ol" && olStart.MatchString(string(v)) {
 			return attr{"start", string(v)}, true
 		}
 	case "reversed":
-		if el == "ol" && olReversed.Match(v) {
+		if el == "ol" && olReversed.MatchString(string(v)) {
 			return attr{"reversed", string(v)}, true
 		}
 	}
@@ -238,4 +290,36 @@ func allowedScheme(s string) bool {
 		}
 	}
 	return false
+}
+
+// classWords are the alternatives of remoteClasses. No word is a prefix
+// of another, so at any position at most one can match and matchClasses
+// needs no backtracking.
+var classWords = [...]string{"h-card", "u-url", "mention", "hashtag", "ellipsis", "invisible", "quote-inline", "status-link"}
+
+// matchClasses is remoteClasses.Match(v) without the regexp machinery:
+// one or more class words, each optionally surrounded by \s
+// ([\t\n\f\r ]). TestMatchClasses holds the two equal.
+func matchClasses[T string | []byte](v T) bool {
+	words := 0
+	for i := 0; ; {
+		for i < len(v) && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\f' || v[i] == '\r') {
+			i++
+		}
+		if i == len(v) {
+			return words > 0
+		}
+		n := 0
+		for _, w := range classWords {
+			if len(v)-i >= len(w) && string(v[i:i+len(w)]) == w {
+				n = len(w)
+				break
+			}
+		}
+		if n == 0 {
+			return false
+		}
+		i += n
+		words++
+	}
 }

@@ -146,3 +146,86 @@ func reportCPU(b *testing.B) func() {
 		b.ReportMetric(float64(cpu()-start)/float64(b.N), "cpu-ns/op")
 	}
 }
+
+// sameStrict fails t when strictTokens reads in something that the
+// tokenizer path renders differently (or refuses).
+func sameStrict(t *testing.T, in string) bool {
+	t.Helper()
+	var e emitter
+	if !strictTokens(in, &e) {
+		return false
+	}
+	want, ok := tokenizerSanitize(in)
+	if !ok || e.b.String() != want {
+		t.Fatalf("strictTokens(%q) = %q, the tokenizer path %q (took it: %v)", in, e.b.String(), want, ok)
+	}
+	return true
+}
+
+func TestStrictTokens(t *testing.T) {
+	strict := 0
+	for _, in := range fastSeeds {
+		if sameStrict(t, in) {
+			strict++
+		}
+	}
+	for _, in := range []string{
+		benchHTML, `<p>x</p>`, `<br/>`, `<br />`, `<p   >a</p>`, `<a href="https://x.example/" />`, `<p lang="en"/>`,
+		`<a class="evil" class="mention" href="https://x.example/">first of repeats</a>`,
+		`<span class="invisible" class="invisible">x</span>`, `<a href="https://x.example/" data-x="1" translate="no">t</a>`,
+		`<a href="https://x.example/a>b">gt in value</a>`, `<a href="https://x.example/'q'">quote</a>`, `<p>"quoted" 'text' a > b</p>`,
+	} {
+		if !sameStrict(t, in) {
+			t.Errorf("strictTokens refused %q", in)
+		}
+		strict++
+	}
+	for _, in := range []string{
+		`<p>a &amp; b</p>`, "<p>a\r\nb</p>", "<p>\x00</p>", `<P>x</P>`, `<p class=x>`, `<p class='x'>`, `<ol reversed>`,
+		`<p class="x"class="y">`, "<p\tclass=\"x\">", `<p>a <3</p>`, `<!-- c -->`, `</ p>`, `<p/ >`, `<p`, `<a href="x`,
+	} {
+		if sameStrict(t, in) {
+			t.Errorf("strictTokens read %q, outside its form", in)
+		}
+	}
+	if strict < 10 {
+		t.Errorf("strictTokens read only %d of the cases", strict)
+	}
+}
+
+func FuzzStrictTokens(f *testing.F) {
+	for _, s := range fastSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		sameStrict(t, in)
+		if got, want := Sanitize(in), sanitizeRef(in); got != want {
+			t.Fatalf("Sanitize(%q)\n got %q\nwant %q (bluemonday)", in, got, want)
+		}
+	})
+}
+
+// TestMatchClasses holds the hand-written matcher equal to the class
+// pattern it replaces on the fast path.
+func TestMatchClasses(t *testing.T) {
+	for _, v := range []string{
+		"", " ", "mention", " mention ", "u-url mention", "mentionhashtag", "h-card", "h-cardx", "xh-card",
+		"invisible\tellipsis\n", "quote-inline status-link", "mention evil", "Mention", "\vmention", "\fmention\r",
+		"hashtag ", "hash tag", "u-url  u-url", "status-linkstatus-link", "h-", "ellipsis\u00a0",
+	} {
+		if got, want := matchClasses(v), remoteClasses.MatchString(v); got != want {
+			t.Errorf("matchClasses(%q) = %v, the pattern says %v", v, got, want)
+		}
+	}
+}
+
+func FuzzMatchClasses(f *testing.F) {
+	for _, w := range classWords {
+		f.Add(w + " " + w)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if got, want := matchClasses(v), remoteClasses.MatchString(v); got != want {
+			t.Fatalf("matchClasses(%q) = %v, the pattern says %v", v, got, want)
+		}
+	})
+}
