@@ -216,7 +216,7 @@ func TestTwoNodesFederate(t *testing.T) {
 	}
 
 	// bob replies, boosts and favourites it.
-	reply, err := b.n.social.PostStatus(ctx, bob.ID, social.PostParams{Text: "Welcome, alice", InReplyToID: postOnB.ID})
+	reply, err := b.n.social.PostStatus(ctx, bob.ID, social.PostParams{Text: "@alice@" + a.host + " Welcome!", InReplyToID: postOnB.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,8 +229,8 @@ func TestTwoNodesFederate(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.eventually(t, "bob's favourite", 1, `SELECT count(*) FROM favourites WHERE status_id = $1 AND account_id = $2`, post.ID, bobOnA.ID)
-	a.eventually(t, "alice's notifications (follow, reblog, favourite)", 3,
-		`SELECT count(DISTINCT type) FROM notifications WHERE account_id = $1 AND type IN ('follow', 'reblog', 'favourite')`, alice.ID)
+	a.eventually(t, "alice's notifications (follow, mention, reblog, favourite)", 4,
+		`SELECT count(DISTINCT type) FROM notifications WHERE account_id = $1 AND type IN ('follow', 'mention', 'reblog', 'favourite')`, alice.ID)
 	// Undo of each: the boost and the favourite go away on A.
 	if err := b.n.social.Unreblog(ctx, bob.ID, postOnB.ID); err != nil {
 		t.Fatal(err)
