@@ -264,6 +264,7 @@ func sparkline(values []int, w, h int, title string) template.HTML {
 	}
 	fmt.Fprintf(&b, `<svg class="spark" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="%s"><title>%s</title>`,
 		w, h, w, h, template.HTMLEscapeString(title), template.HTMLEscapeString(title))
+	fmt.Fprintf(&b, `<line x1="0" y1="%d" x2="%d" y2="%d" class="base"/>`, h, w, h)
 	if len(values) > 0 {
 		bw := float64(w) / float64(len(values))
 		for i, v := range values {
@@ -426,6 +427,7 @@ func (c *console) health() ([]healthRow, template.HTML) {
 	}
 	var rows []healthRow
 	var lag []kv
+	var attempts []string
 	highWater := map[string]float64{}
 	depth := map[string]float64{}
 	for _, mf := range mfs {
@@ -450,7 +452,9 @@ func (c *console) health() ([]healthRow, template.HTML) {
 			case "palisade_relay_subscribers_failing":
 				rows = append(rows, healthRow{Name: "relay subscribers failing", Value: fmt.Sprint(int64(v)), Bad: v > 0})
 			case "palisade_delivery_attempts_total":
-				rows = append(rows, healthRow{Name: "delivery attempts: " + labelValue(m, "outcome"), Value: fmt.Sprint(int64(m.GetCounter().GetValue()))})
+				if v := m.GetCounter().GetValue(); v > 0 {
+					attempts = append(attempts, fmt.Sprintf("%s %d", labelValue(m, "outcome"), int64(v)))
+				}
 			}
 		}
 	}
@@ -458,6 +462,10 @@ func (c *console) health() ([]healthRow, template.HTML) {
 		hw := highWater[q]
 		rows = append([]healthRow{{Name: "queue " + q + " depth", Value: fmt.Sprintf("%d of %d", int64(d), int64(hw)), Bad: hw > 0 && d > hw/2}}, rows...)
 	}
+	if len(attempts) == 0 {
+		attempts = []string{"none yet"}
+	}
+	rows = append(rows, healthRow{Name: "delivery attempts since start, by outcome", Value: strings.Join(attempts, ", ")})
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Bad && !rows[j].Bad })
 	return rows, hbars(lag)
 }

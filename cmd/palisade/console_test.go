@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -446,5 +449,134 @@ func TestConsoleSecureCookieAndClientAddress(t *testing.T) {
 	}
 	if ok, _ := l.allow(a, now.Add(time.Minute)); !ok {
 		t.Fatal("no token after the refill interval")
+	}
+}
+
+// postMultipart posts a multipart form with one file field.
+func (b *browser) postMultipart(path string, fields map[string]string, fileField, fileName, file string) (*http.Response, string) {
+	b.t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile(fileField, fileName)
+	io.WriteString(fw, file)
+	mw.Close()
+	req, _ := http.NewRequest("POST", b.base+path, &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return b.do(req)
+}
+
+// The domain, rule, quarantine and decision pages drive the admin API:
+// an uploaded blocklist is previewed (unreadable rows listed) then
+// imported; the table exports in every format; a rule file that does not
+// compile is refused inline with its line, keeping the text; held posts
+// are rejected in bulk, and deciding one twice says so; bad search input
+// is named.
+func TestConsolePagesDriveTheAdminAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node")
+	}
+	n := startConsoleNode(t)
+	ctx := context.Background()
+	mod := n.browser(t)
+	if r, _ := mod.signIn("mira", consolePassword); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", r.StatusCode)
+	}
+	csrf := mod.csrf()
+
+	list := "#domain,#severity,#reject_media,#reject_reports,#public_comment,#obfuscate\n" +
+		"bad1.example,suspend,false,false,spam,false\nbad2.example,silence,true,false,,false\nnot a domain!,suspend,false,false,,false\n"
+	fields := map[string]string{"csrf": csrf, "step": "preview", "format": "auto"}
+	resp, body := mod.postMultipart("/console/domains/import", fields, "file", "tier0.csv", list)
+	if resp.StatusCode != 200 || !strings.Contains(body, "2 entries read as mastodon-csv") || !strings.Contains(body, "1 rows could not be read") {
+		t.Fatalf("import preview: %d\n%s", resp.StatusCode, body)
+	}
+	if c := n.domainRows(t, "bad1.example"); c != 0 {
+		t.Fatal("the preview stored entries")
+	}
+	fields["step"] = "apply"
+	if resp, body = mod.postMultipart("/console/domains/import", fields, "file", "tier0.csv", list); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("import apply: %d\n%s", resp.StatusCode, body)
+	}
+	if _, body = mod.get("/console/domains"); !strings.Contains(body, "Imported tier0.csv: 2 new, 0 updated, 1 rows skipped.") {
+		t.Fatalf("no import summary on the domains page:\n%s", body)
+	}
+	var source string
+	if err := n.pool.QueryRow(ctx, `SELECT source FROM policy_domains WHERE domain = 'bad2.example'`).Scan(&source); err != nil || source != "import:tier0.csv" {
+		t.Fatalf("imported row source %q (%v)", source, err)
+	}
+	for _, f := range exportFormats() {
+		resp, body := mod.get("/console/domains/export?format=" + url.QueryEscape(f))
+		if resp.StatusCode == http.StatusUnprocessableEntity {
+			// The format cannot hold an entry (text has no severity): the
+			// page names it and links to the lossy export.
+			if !strings.Contains(body, "cannot be written as "+f) || !strings.Contains(body, "lossy=1") {
+				t.Errorf("export as %s refused without saying why:\n%s", f, body)
+			}
+			resp, body = mod.get("/console/domains/export?lossy=1&format=" + url.QueryEscape(f))
+		}
+		if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") || !strings.Contains(body, "bad1.example") {
+			t.Errorf("export as %s: %d %q\n%s", f, resp.StatusCode, resp.Header.Get("Content-Disposition"), body)
+		}
+	}
+	if resp, _ := mod.get("/console/domains/export?format=nonsense"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("export in an unknown format: %d, want 400", resp.StatusCode)
+	}
+
+	broken := "version: 1\ndescription: x\nrules:\n  - id: typo\n    match:\n      keywords: [x]\n    action: rejct\n"
+	resp, body = mod.post("/console/rules/file", url.Values{"csrf": {csrf}, "new": {"1"}, "name": {"mine.yaml"}, "body": {broken}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "Not saved:") || !strings.Contains(body, "rejct") ||
+		!strings.Contains(body, "db:mine.yaml:") || !strings.Contains(body, "keywords: [x]") {
+		t.Fatalf("broken rule file: %d, want 422 naming the file and line, with the text kept\n%s", resp.StatusCode, body)
+	}
+	fixed := strings.Replace(broken, "rejct", "reject", 1)
+	if resp, body = mod.post("/console/rules/file", url.Values{"csrf": {csrf}, "new": {"1"}, "name": {"mine.yaml"}, "body": {fixed}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("good rule file: %d\n%s", resp.StatusCode, body)
+	}
+	if _, body = mod.get("/console/rules"); !strings.Contains(body, `id="rule-typo"`) || !strings.Contains(body, "/console/rules/file?name=mine.yaml") {
+		t.Fatalf("the new rule is not in the chain:\n%s", body)
+	}
+	if _, body = mod.get("/console/rules/file?name=mine.yaml"); !strings.Contains(body, "action: reject") {
+		t.Fatalf("editing the stored file:\n%s", body)
+	}
+
+	var held []string
+	for i := range 3 {
+		q := &data.Quarantined{ActivityURI: fmt.Sprintf("https://h.example/a/%d", i), ActivityType: "Create", ActorURI: "https://h.example/u",
+			Raw: []byte(`{"type":"Create","object":{"type":"Note","content":"<p>held</p>"}}`), Reasons: []string{"held_for_review"}}
+		if _, err := n.data.InsertQuarantine(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, fmt.Sprint(q.ID))
+	}
+	resp, _ = mod.post("/console/quarantine", url.Values{"csrf": {csrf}, "action": {"reject"}, "id": held[:2]})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("bulk reject: %d", resp.StatusCode)
+	}
+	if _, body = mod.get("/console/quarantine"); !strings.Contains(body, "Rejected 2") || strings.Count(body, `class="held"`) != 1 {
+		t.Fatalf("after rejecting 2 of 3:\n%s", body)
+	}
+	var decided int
+	n.pool.QueryRow(ctx, `SELECT count(*) FROM quarantine WHERE rejected_at IS NOT NULL AND decided_by = 'console:mira'`).Scan(&decided)
+	if decided != 2 {
+		t.Fatalf("%d held activities rejected by console:mira, want 2", decided)
+	}
+	mod.post("/console/quarantine", url.Values{"csrf": {csrf}, "action": {"release:" + held[0]}})
+	if _, body = mod.get("/console/quarantine"); !strings.Contains(body, "1 failed") || !strings.Contains(body, "already decided") {
+		t.Fatalf("releasing a rejected activity: the page does not say it was already decided:\n%s", body)
+	}
+
+	if resp, body = mod.get("/console/decisions?since=yesterday"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "want a duration") {
+		t.Fatalf("bad since: %d\n%s", resp.StatusCode, body)
+	}
+	if resp, _ = mod.get("/console/decisions/explain?id=https%3A%2F%2Fnowhere.example%2F1"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("explaining an unknown activity: %d, want 404", resp.StatusCode)
+	}
+	for _, p := range []string{"/console/", "/console/relay", "/console/reports?all=1", "/console/rules/test", "/console/rules/file", "/console/decisions"} {
+		if resp, body := mod.get(p); resp.StatusCode != 200 {
+			t.Errorf("%s: %d\n%s", p, resp.StatusCode, body)
+		}
 	}
 }
