@@ -238,24 +238,26 @@ func keepAttr[T string | []byte](el string, k, v T) (attr, bool) {
 // does not allow them), which is what makes the additions this simple.
 func linkAttrs(attrs []attr) []attr {
 	out := attrs[:0]
+	hrefFound, external := false, false
 	for _, a := range attrs {
 		if a.key == "href" {
-			u, ok := validURL(a.val)
+			raw := strings.TrimSpace(a.val)
+			u, ok := validURL(raw)
 			if !ok {
 				continue
 			}
-			a.val = u
-		}
-		out = append(out, a)
-	}
-	hrefFound, external := false, false
-	for _, a := range out {
-		if a.key == "href" {
+			a.val = u.String()
 			hrefFound = true
-			if u, err := url.Parse(a.val); err == nil && u.Host != "" {
+			// bluemonday parses the kept value again to see whether it
+			// names a host. When it reads back as the very text just
+			// parsed, that parse is this one.
+			if a.val == raw {
+				external = external || u.Host != ""
+			} else if u2, err := url.Parse(a.val); err == nil && u2.Host != "" {
 				external = true
 			}
 		}
+		out = append(out, a)
 	}
 	if !hrefFound {
 		return out
@@ -270,17 +272,17 @@ func linkAttrs(attrs []attr) []attr {
 // AllowRelativeURLs(false) and no scheme policies: the trimmed value must
 // carry no space, tab or newline (a data: URL may, but data is not an
 // allowed scheme either way), must parse, and must have an allowed
-// scheme; the kept value is the parsed URL written back.
-func validURL(raw string) (string, bool) {
+// scheme; the kept value is the parsed URL written back (u.String()).
+func validURL(raw string) (*url.URL, bool) {
 	raw = strings.TrimSpace(raw)
 	if strings.ContainsAny(raw, " \t\n") {
-		return "", false
+		return nil, false
 	}
 	u, err := url.Parse(raw)
 	if err != nil || !allowedScheme(u.Scheme) {
-		return "", false
+		return nil, false
 	}
-	return u.String(), true
+	return u, true
 }
 
 func allowedScheme(s string) bool {
