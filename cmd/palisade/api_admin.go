@@ -39,6 +39,7 @@ func startAdminAPI(_ context.Context, n *node, _ *http.ServeMux) (func(), error)
 	}
 	a := &adminAPI{n: n, conv: conv}
 	a.mastodonRoutes(n.public)
+	a.palisadeRoutes(n.public)
 	return func() {}, nil
 }
 

@@ -236,16 +236,22 @@ func (n *apiNode) passwordToken(t *testing.T, login, scopes string) string {
 	return tok.AccessToken
 }
 
-// signedPost delivers a Create signed by a fresh key of an actor on domain
-// to the node's shared inbox and returns the status.
+// signedPost delivers a Create signed by key for an actor on domain to
+// the node's shared inbox and returns the status.
 func (n *apiNode) signedPost(t *testing.T, domain string, key *rsa.PrivateKey, seq int) int {
 	t.Helper()
 	actor := "https://" + domain + "/users/spammer"
-	body := []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%[1]s/statuses/%[2]d/activity","type":"Create","actor":"%[1]s","to":["https://www.w3.org/ns/activitystreams#Public"],"object":{"id":"%[1]s/statuses/%[2]d","type":"Note","attributedTo":"%[1]s","content":"buy now","to":["https://www.w3.org/ns/activitystreams#Public"]}}`, actor, seq))
+	return n.signedPostAs(t, actor, actor+"#main-key", key, seq, "buy now")
+}
+
+// signedPostAs delivers a Create of a Note with content, signed as keyID.
+func (n *apiNode) signedPostAs(t *testing.T, actor, keyID string, key *rsa.PrivateKey, seq int, content string) int {
+	t.Helper()
+	body := []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%[1]s/statuses/%[2]d/activity","type":"Create","actor":"%[1]s","to":["https://www.w3.org/ns/activitystreams#Public"],"object":{"id":"%[1]s/statuses/%[2]d","type":"Note","attributedTo":"%[1]s","content":%[3]q,"to":["https://www.w3.org/ns/activitystreams#Public"]}}`, actor, seq, content))
 	hdr := http.Header{}
 	hdr.Set("Content-Type", "application/activity+json")
 	hdr.Set("Digest", signature.DigestHeader(body))
-	if err := signature.Sign("POST", "/inbox", n.cfg.Host, hdr, actor+"#main-key", key,
+	if err := signature.Sign("POST", "/inbox", n.cfg.Host, hdr, keyID, key,
 		[]string{"(request-target)", "host", "date", "digest", "content-type"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
