@@ -189,3 +189,17 @@ func FuzzDecodeDifferential(f *testing.F) {
 		sameDecode(t, body)
 	})
 }
+
+// BenchmarkDecodeActivityReference is BenchmarkDecodeActivity's body
+// through the encoding/json reference decoder, for the ratio.
+func BenchmarkDecodeActivityReference(b *testing.B) {
+	body := load(b, "mastodon-create-note.json")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		if _, err := refDecodeActivityBody(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
