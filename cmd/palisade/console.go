@@ -663,8 +663,10 @@ func (c *console) postSignin(w http.ResponseWriter, r *http.Request) {
 		c.serveError(w, r, nil, err)
 		return
 	}
-	c.n.data.InsertAudit(r.Context(), &data.AuditEntry{Actor: "console:" + a.Username, Action: "console.sign_in",
-		TargetType: "account", TargetID: fmt.Sprint(a.ID), Detail: map[string]string{"address": addr.String()}})
+	if err := c.n.data.InsertAudit(r.Context(), &data.AuditEntry{Actor: "console:" + a.Username, Action: "console.sign_in",
+		TargetType: "account", TargetID: fmt.Sprint(a.ID), Detail: map[string]string{"address": addr.String()}}); err != nil {
+		c.n.log.Warn("console: recording a sign-in in the audit log", "username", a.Username, "err", err)
+	}
 	http.SetCookie(w, &http.Cookie{Name: consoleCookie, Value: token, Path: "/console/", HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, Secure: c.secure(r), MaxAge: int(consoleSessionTTL.Seconds())})
 	http.Redirect(w, r, f.Next, http.StatusSeeOther)

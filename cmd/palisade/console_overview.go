@@ -26,6 +26,9 @@ import (
 // of samples is kept.
 const trafficSampleEvery = time.Minute
 
+// minSampleGap is the shortest interval between two samples.
+const minSampleGap = 5 * time.Second
+
 // ingressSample is palisade_ingress_requests_total at one time, summed by
 // outcome.
 type ingressSample struct {
@@ -46,8 +49,18 @@ func newTrafficSampler() *trafficSampler { return &trafficSampler{} }
 // (duplicates were already let in once).
 func ingressAccepted(reason string) bool { return reason == "accepted" || reason == "duplicate" }
 
+// sample records the counters now, unless the last sample is under
+// minSampleGap old (the overview samples on every view; a burst of views
+// must not grow the ring).
 func (t *trafficSampler) sample(g prometheus.Gatherer) {
-	s := ingressSample{at: time.Now(), refused: map[string]float64{}}
+	now := time.Now()
+	t.mu.Lock()
+	recent := len(t.samples) > 0 && now.Sub(t.samples[len(t.samples)-1].at) < minSampleGap
+	t.mu.Unlock()
+	if recent {
+		return
+	}
+	s := ingressSample{at: now, refused: map[string]float64{}}
 	mfs, err := g.Gather()
 	if err != nil {
 		return
