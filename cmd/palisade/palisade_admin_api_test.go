@@ -235,3 +235,61 @@ func TestPalisadeAdminAPI(t *testing.T) {
 		t.Fatalf("audit rows by api:olga: %d %v", byOlga, err)
 	}
 }
+
+// A post held by a quarantine rule shows in GET /quarantine and, released
+// through the API, is processed as if it had just arrived.
+func TestPalisadeAdminAPIQuarantineRelease(t *testing.T) {
+	n := startAPINode(t, func(c *Config) {
+		c.Fed.AllowPrivateAddresses, c.Fed.AllowHTTP = true, true
+		c.Instance.Enabled = true
+	})
+	n.user(t, "quinn", data.RoleModerator)
+	tok := n.passwordToken(t, "quinn", "admin:read admin:write")
+	const rules = "rules:\n  - id: hold-giveaways\n    match: {keywords: [giveaway]}\n    action: quarantine\n    reason: giveaway-spam\n"
+	var e struct{ Error string }
+	if st := n.palisade(t, "PUT", "/rulefiles/hold.yaml", tok, rules, &e); st != 201 {
+		t.Fatalf("rule file: %d %s", st, e.Error)
+	}
+	fleet, err := loadgen.NewFleet(1, 1, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fleet.Close()
+	fa := fleet.Actors[0]
+	if st := n.signedPostAs(t, fa.ID, fa.KeyID, fa.Key, 1, "huge giveaway today"); st != http.StatusAccepted {
+		t.Fatalf("inbox POST: %d", st)
+	}
+	var held []struct {
+		ID          string   `json:"id"`
+		ActivityURI string   `json:"activity_uri"`
+		ActorURI    string   `json:"actor_uri"`
+		Reasons     []string `json:"reasons"`
+	}
+	waitFor(t, "the held post in GET /quarantine", func() bool {
+		held = nil
+		return n.palisade(t, "GET", "/quarantine", tok, "", &held) == 200 && len(held) == 1
+	})
+	if held[0].ActorURI != fa.ID || held[0].ActivityURI != fa.ID+"/statuses/1/activity" {
+		t.Fatalf("held %+v", held[0])
+	}
+	var out struct {
+		Released    bool   `json:"released"`
+		Result      string `json:"result"`
+		Quarantined struct {
+			DecidedBy  string  `json:"decided_by"`
+			ReleasedAt *string `json:"released_at"`
+		} `json:"quarantined"`
+	}
+	if st := n.palisade(t, "POST", "/quarantine/"+held[0].ID+"/release", tok, "", &out); st != 200 || !out.Released ||
+		out.Result == "" || out.Quarantined.ReleasedAt == nil || out.Quarantined.DecidedBy != "api:quinn" {
+		t.Fatalf("release: %d %+v", st, out)
+	}
+	var stored int
+	n.db.Pool().QueryRow(context.Background(), `SELECT count(*) FROM statuses WHERE uri = $1`, fa.ID+"/statuses/1").Scan(&stored)
+	if out.Result != "stored" || stored != 1 {
+		t.Fatalf("released with result %q; %d statuses stored, want the post", out.Result, stored)
+	}
+	if st := n.palisade(t, "POST", "/quarantine/"+held[0].ID+"/reject", tok, "", nil); st != 422 {
+		t.Fatalf("reject after release: %d", st)
+	}
+}
