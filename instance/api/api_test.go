@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 	"testing"
 
 	"github.com/mattn/go-mastodon"
@@ -34,7 +35,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // a table here (instance/oauth is tested on its own; cmd/palisade's
 // client tests run the real OAuth flow end to end).
 type fixture struct {
-	t    *testing.T
+	t    testing.TB
 	ctx  context.Context
 	db   *pg.DB
 	st   *data.Store
@@ -48,7 +49,9 @@ type fixture struct {
 	next   int64
 }
 
-func newFixture(t *testing.T, opts ...func(*api.Options)) *fixture {
+func newFixture(t *testing.T, opts ...func(*api.Options)) *fixture { return newFixtureTB(t, opts...) }
+
+func newFixtureTB(t testing.TB, opts ...func(*api.Options)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), tokens: map[string]*api.Identity{}}
 	f.db = pgtest.New(t)
@@ -103,6 +106,16 @@ func (f *fixture) user(name string, scopes ...string) (*data.Account, *mastodon.
 }
 
 func (f *fixture) client(accountID int64, scopes ...string) *mastodon.Client {
+	return mastodon.NewClient(&mastodon.Config{Server: f.base, AccessToken: f.tokenFor(accountID, scopes...)})
+}
+
+// userTB is user for benchmarks.
+func (f *fixture) userTB(tb testing.TB, name string) (int64, string) {
+	a := socialtest.LocalAccount(tb, f.st, f.base, name, false)
+	return a.ID, f.tokenFor(a.ID)
+}
+
+func (f *fixture) tokenFor(accountID int64, scopes ...string) string {
 	if len(scopes) == 0 {
 		scopes = []string{"read", "write", "follow"}
 	}
@@ -111,7 +124,7 @@ func (f *fixture) client(accountID int64, scopes ...string) *mastodon.Client {
 	tok := fmt.Sprintf("tok-%d", f.next)
 	f.tokens[tok] = &api.Identity{TokenID: f.next, AppID: 1, AppName: "test app", AccountID: accountID, Scopes: scopes}
 	f.mu.Unlock()
-	return mastodon.NewClient(&mastodon.Config{Server: f.base, AccessToken: tok})
+	return tok
 }
 
 // do sends a raw request and returns status and body.
@@ -595,5 +608,45 @@ func TestRateLimit(t *testing.T) {
 	}
 	if code, _, _ := f.do("GET", "/api/v1/timelines/public", "", "", nil); code != 429 {
 		t.Fatalf("3rd anonymous request: %d", code)
+	}
+}
+
+// TestHomeTimelineQuietFollows pages a home timeline whose followed
+// accounts are drowned in statuses of others, so each page needs the
+// per-follow probes after the recent-window scan comes up short.
+func TestHomeTimelineQuietFollows(t *testing.T) {
+	f := newFixture(t)
+	ctx := f.ctx
+	_, ac := f.user("alice")
+	bob, bc := f.user("bob")
+	must[*mastodon.Relationship](t)(ac.AccountFollow(ctx, mastodon.ID(fmt.Sprint(bob.ID))))
+	var want []mastodon.ID
+	for i := 0; i < 5; i++ {
+		st := must[*mastodon.Status](t)(bc.PostStatus(ctx, &mastodon.Toot{Status: fmt.Sprintf("quiet %d", i)}))
+		want = append([]mastodon.ID{st.ID}, want...)
+	}
+	loud := &data.Account{URI: "https://loud.example/users/l", Username: "l", Domain: "loud.example", InboxURL: "https://loud.example/i"}
+	if _, err := f.st.UpsertRemoteAccount(ctx, loud); err != nil {
+		t.Fatal(err)
+	}
+	var batch []*data.Status
+	for i := 0; i < 300; i++ {
+		batch = append(batch, &data.Status{URI: fmt.Sprintf("https://loud.example/s/%d", i), AccountID: loud.ID,
+			Content: "<p>noise</p>", Visibility: data.Public, CreatedAt: time.Now()})
+	}
+	if _, err := f.st.InsertRemoteStatuses(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	var got []mastodon.ID
+	pg := &mastodon.Pagination{Limit: 2}
+	for i := 0; i < 6 && (i == 0 || pg.MaxID != ""); i++ {
+		sts := must[[]*mastodon.Status](t)(ac.GetTimelineHome(ctx, pg))
+		for _, s := range sts {
+			got = append(got, s.ID)
+		}
+		pg.Limit = 2
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("home pages: %v, want %v", got, want)
 	}
 }

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -421,7 +423,7 @@ func (a *API) streaming(w http.ResponseWriter, r *http.Request) {
 	if proto != "" {
 		opts.Subprotocols = []string{proto}
 	}
-	ws, err := websocket.Accept(w, r, opts)
+	ws, err := websocket.Accept(&upgradeWriter{ResponseWriter: w}, r, opts)
 	if err != nil {
 		return // Accept has answered
 	}
@@ -506,4 +508,45 @@ func (a *API) readSubscriptions(ctx context.Context, cancel func(), ws *websocke
 func errorFrame(msg string) []byte {
 	b, _ := json.Marshal(map[string]string{"error": msg})
 	return b
+}
+
+// upgradeWriter makes the WebSocket handshake work behind servers whose
+// ResponseWriter does not send a 101 on WriteHeader: net/http writes 1xx
+// responses at once, which coder/websocket relies on, but the node's
+// public listener is fasthttp behind fasthttpadaptor, which only records
+// the status and, once hijacked, sends nothing. So the 101 is held back
+// and written on the hijacked connection by Hijack, the same way under
+// both. Hijack also clears the connection's deadlines: the listener's
+// read and write timeouts are for requests, not for a socket that lives
+// for hours (liveness is the pings' business).
+type upgradeWriter struct {
+	http.ResponseWriter
+	switching bool
+}
+
+func (u *upgradeWriter) WriteHeader(code int) {
+	if code == http.StatusSwitchingProtocols {
+		u.switching = true
+		return
+	}
+	u.ResponseWriter.WriteHeader(code)
+}
+
+func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hdr := u.Header().Clone()
+	c, brw, err := http.NewResponseController(u.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	c.SetDeadline(time.Time{})
+	if u.switching {
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+		hdr.Write(brw)
+		brw.WriteString("\r\n")
+		if err := brw.Flush(); err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+	}
+	return c, brw, nil
 }

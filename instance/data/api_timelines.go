@@ -16,36 +16,42 @@ import (
 // for review, direct ones only when they mention it or are its own, and
 // nothing from accounts it mutes or that are suspended.
 //
-// It reads, for each followed account, at most one page of its newest
-// matching statuses from statuses_home_idx (an index-only scan), merges
-// them and fetches the page's rows: its cost grows with the number of
-// follows and the page size, not with the number of statuses stored.
+// Its cost is bounded whatever the follows and the table's size. It first
+// reads the newest homeScanFactor×limit statuses of everyone below the
+// page's max_id (a backward scan of the primary key) and keeps the
+// followed ones: for a member who follows active accounts that fills the
+// page in about a millisecond. When it does not (quiet follows among a
+// busy federated firehose), the rest of the page comes from one probe of
+// statuses_home_idx per followed account below the scanned window (an
+// index-only scan of at most a page each, merged): a few milliseconds
+// for 500 follows. min_id pages (reading upwards) take the probes
+// directly.
 func (s *Store) HomeTimeline(ctx context.Context, accountID int64, p Page) ([]*Status, error) {
 	const op = "home timeline"
-	args := []any{accountID}
-	pc, tail, args := p.where("h.id", args)
-	// The inner bounds repeat the page's on the lateral scan so each probe
-	// stops after one page.
-	inner := strings.ReplaceAll(pc, "h.id", "s.id")
-	innerTail := strings.ReplaceAll(tail, "h.id", "s.id")
-	sql := `WITH src AS (
-			SELECT f.target_account_id AS aid, f.show_reblogs FROM follows f
-			WHERE f.account_id = $1
-			  AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.account_id = $1 AND m.target_account_id = f.target_account_id)
-			UNION ALL SELECT $1, true
-		), h AS (
-			SELECT s.id FROM src CROSS JOIN LATERAL (
-				SELECT s.id FROM statuses s
-				WHERE s.account_id = src.aid AND s.deleted_at IS NULL AND NOT s.quarantined
-				  AND (s.reblog_of_id IS NULL OR src.show_reblogs)
-				  AND (s.visibility <> 'direct' OR s.account_id = $1
-				       OR EXISTS (SELECT 1 FROM mentions m WHERE m.status_id = s.id AND m.account_id = $1))` + inner + innerTail + `
-			) s
-		)
-		SELECT ` + prefixed("st", statusCols) + ` FROM statuses st JOIN accounts a ON a.id = st.account_id
-		WHERE st.id IN (SELECT h.id FROM h WHERE true` + pc + tail + `) AND a.suspended_at IS NULL
-		ORDER BY st.id ` + orderDir(p)
-	rows, err := s.q.Query(ctx, sql, args...)
+	limit := p.limit()
+	var found []int64
+	if p.MinID == 0 {
+		var oldest, scanned int64
+		var err error
+		found, oldest, scanned, err = s.homeRecent(ctx, accountID, p, limit*homeScanFactor)
+		if err != nil {
+			return nil, wrap(op, err, "")
+		}
+		if len(found) < limit && scanned == int64(limit*homeScanFactor) {
+			more, err := s.homeProbe(ctx, accountID, Page{MaxID: oldest, SinceID: p.SinceID, Limit: limit - len(found)})
+			if err != nil {
+				return nil, wrap(op, err, "")
+			}
+			found = append(found, more...)
+		}
+	} else {
+		var err error
+		if found, err = s.homeProbe(ctx, accountID, p); err != nil {
+			return nil, wrap(op, err, "")
+		}
+	}
+	rows, err := s.q.Query(ctx, `SELECT `+prefixed("st", statusCols)+` FROM statuses st JOIN accounts a ON a.id = st.account_id
+		WHERE st.id = ANY($1) AND a.suspended_at IS NULL ORDER BY st.id `+orderDir(p), found)
 	if err != nil {
 		return nil, wrap(op, err, "")
 	}
@@ -54,6 +60,73 @@ func (s *Store) HomeTimeline(ctx context.Context, accountID int64, p Page) ([]*S
 		return nil, wrap(op, err, "")
 	}
 	return reverseIfMin(p, out), nil
+}
+
+// homeScanFactor is how many recent statuses per page entry the first
+// step of HomeTimeline reads (50: a page fills there when at least one
+// status in 50 is from a followed account).
+const homeScanFactor = 50
+
+// homeSources are the accounts whose statuses reach the home timeline of
+// $1, with whether their boosts do.
+const homeSources = `src AS (
+		SELECT f.target_account_id AS aid, f.show_reblogs FROM follows f
+		WHERE f.account_id = $1
+		  AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.account_id = $1 AND m.target_account_id = f.target_account_id
+			AND (m.expires_at IS NULL OR m.expires_at > now()))
+		UNION ALL SELECT $1, true
+	)`
+
+// homeVisible is the per-status condition on alias s.
+const homeVisible = `(s.reblog_of_id IS NULL OR src.show_reblogs)
+	AND (s.visibility <> 'direct' OR s.account_id = $1
+	     OR EXISTS (SELECT 1 FROM mentions m WHERE m.status_id = s.id AND m.account_id = $1))`
+
+// homeRecent is HomeTimeline's first step: the followed among the newest
+// scan statuses of the page's range, with the oldest id scanned and how
+// many were.
+func (s *Store) homeRecent(ctx context.Context, accountID int64, p Page, scan int) (found []int64, oldest, scanned int64, err error) {
+	// Not Page.where: its limit is capped far below a scan's.
+	args := []any{accountID, scan, p.limit()}
+	pc := ""
+	if p.MaxID > 0 {
+		args = append(args, p.MaxID)
+		pc += ` AND id < $` + itoa(len(args))
+	}
+	if lower := max(p.SinceID, p.MinID); lower > 0 {
+		args = append(args, lower)
+		pc += ` AND id > $` + itoa(len(args))
+	}
+	tail := ` ORDER BY id DESC LIMIT $2`
+	err = s.q.QueryRow(ctx, `WITH `+homeSources+`, recent AS (
+			SELECT id, account_id, visibility, reblog_of_id FROM statuses
+			WHERE deleted_at IS NULL AND NOT quarantined`+pc+tail+`
+		)
+		SELECT coalesce((SELECT array_agg(id ORDER BY id DESC) FROM (
+				SELECT s.id FROM recent s JOIN src ON src.aid = s.account_id WHERE `+homeVisible+`
+				ORDER BY s.id DESC LIMIT $3) m), '{}'),
+			coalesce((SELECT min(id) FROM recent), 0), (SELECT count(*) FROM recent)`, args...).Scan(&found, &oldest, &scanned)
+	return found, oldest, scanned, err
+}
+
+// homeProbe is HomeTimeline's second step: at most a page from each
+// followed account's newest statuses in the page's range, merged.
+func (s *Store) homeProbe(ctx context.Context, accountID int64, p Page) ([]int64, error) {
+	pc, tail, args := p.where("h.id", []any{accountID})
+	inner := strings.ReplaceAll(pc, "h.id", "s.id")
+	innerTail := strings.ReplaceAll(tail, "h.id", "s.id")
+	rows, err := s.q.Query(ctx, `WITH `+homeSources+`, h AS (
+			SELECT s.id FROM src CROSS JOIN LATERAL (
+				SELECT s.id FROM statuses s
+				WHERE s.account_id = src.aid AND s.deleted_at IS NULL AND NOT s.quarantined
+				  AND `+homeVisible+inner+innerTail+`
+			) s
+		)
+		SELECT h.id FROM h WHERE true`+pc+tail, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }
 
 func orderDir(p Page) string {
