@@ -12,6 +12,7 @@ import (
 	"github.com/palisade-fedi/palisade/instance/federation"
 	"github.com/palisade-fedi/palisade/instance/social"
 	"github.com/palisade-fedi/palisade/instance/web"
+	"github.com/palisade-fedi/palisade/policy"
 	"github.com/palisade-fedi/palisade/relay/delivery"
 	"github.com/palisade-fedi/palisade/relay/fetch"
 )
@@ -60,9 +61,14 @@ func (n *node) startInstance(ctx context.Context, eng *delivery.Engine) (stop fu
 		BaseURL:       cfg.BaseURL(),
 		InstanceActor: n.instance.id,
 		Fetch:         n.fetcher,
-		Deliver:       eng,
-		Registerer:    n.reg,
-		Logger:        n.log.With("component", "instance"),
+		// Fetched posts pass the current policy like any other post.
+		Screen: func(in *policy.Input) policy.Record {
+			d := n.policy.engine.Current().Evaluate(in)
+			return policy.NewRecord(time.Now(), in, &d)
+		},
+		Deliver:    eng,
+		Registerer: n.reg,
+		Logger:     n.log.With("component", "instance"),
 	})
 	if err != nil {
 		return nil, err

@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/palisade-fedi/palisade/instance/data"
+	"github.com/palisade-fedi/palisade/policy"
 	"github.com/palisade-fedi/palisade/relay/activity"
 	"github.com/palisade-fedi/palisade/store/local"
 )
@@ -66,6 +67,13 @@ type Options struct {
 	// Fetch fetches unknown actors and objects; nil never fetches (an
 	// activity from an unknown actor is then refused).
 	Fetch Fetcher
+	// Screen runs the policy (domain table and content rules, no rate
+	// tokens, no decision log) over an object fetched for an activity — a
+	// boosted post, a reply's parent — as if its author had sent it in a
+	// Create: refused or held ones are not stored (the boost is dropped),
+	// other actions apply as to any post. nil stores them as their author's
+	// standing allows.
+	Screen func(in *policy.Input) policy.Record
 	// Deliver sends the Accepts and Rejects of Follows; nil sends nothing
 	// (logged once per Follow).
 	Deliver Enqueuer

@@ -107,6 +107,16 @@ type env struct {
 	alice  *data.Account // local, open
 	bob    *data.Account // local, locked
 	remote *data.Account // a known remote actor on the peer
+	// policy, when set, screens fetched objects (Options.Screen).
+	policy *policy.Snapshot
+}
+
+func (e *env) screen(in *policy.Input) policy.Record {
+	if e.policy == nil {
+		return policy.Record{}
+	}
+	d := e.policy.Evaluate(in)
+	return policy.NewRecord(time.Now(), in, &d)
 }
 
 func newEnv(t testing.TB) *env {
@@ -143,7 +153,7 @@ func (e *env) open() {
 	guard := &netguard.Guard{AllowPrivate: true}
 	f := fetch.New(keys.New(keys.Options{Client: guard.Client(5 * time.Second), AllowHTTP: true}))
 	e.reg = prometheus.NewRegistry()
-	c, err := New(Options{Store: e.store, Queue: q, BaseURL: here, Fetch: f, Deliver: e.sent, Registerer: e.reg, BatchSize: 100})
+	c, err := New(Options{Store: e.store, Queue: q, BaseURL: here, Fetch: f, Deliver: e.sent, Registerer: e.reg, BatchSize: 100, Screen: e.screen})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -427,7 +427,7 @@ func statusRef(ctx context.Context, tx *data.Store, uri string) (data.StatusRef,
 func (c *Consumer) applyAnnounce(ctx context.Context, tx *data.Store, it *item) error {
 	for _, ex := range it.extra {
 		// The boosted post, fetched: stored first (idempotent by its uri).
-		if _, err := tx.InsertStatus(ctx, NoteToStatus(ex.obj, ex.author, nil, policy.Record{}, it.e.Received)); err != nil {
+		if _, err := tx.InsertStatus(ctx, NoteToStatus(ex.obj, ex.author, nil, ex.rec, it.e.Received)); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,7 @@ type outgoing struct {
 type fetchedNote struct {
 	obj    *activity.Object
 	author *data.Account
+	rec    policy.Record // the policy's decision on it (Options.Screen)
 }
 
 // item is one queue entry on its way through a batch.
@@ -329,7 +331,7 @@ func (c *Consumer) buildStatuses(ctx context.Context, items []*item) error {
 		for _, ex := range it.extra {
 			// Fetched to link a reply: the policy engine never saw it, so
 			// it is stored as its author's standing (silenced) allows.
-			it.sts = append(it.sts, NoteToStatus(ex.obj, ex.author, c.mentioned(ex.obj), policy.Record{}, it.e.Received))
+			it.sts = append(it.sts, NoteToStatus(ex.obj, ex.author, c.mentioned(ex.obj), ex.rec, it.e.Received))
 		}
 		known := c.mentioned(it.obj)
 		it.sts = append(it.sts, NoteToStatus(it.obj, it.actor, known, it.rec, it.e.Received))
@@ -424,6 +426,14 @@ func (c *Consumer) fetchReferenced(ctx context.Context, items []*item, wanted []
 		if !seen {
 			f = c.fetchNote(ctx, uri, budget)
 			fetched[uri] = f
+		}
+		if f != nil && (f.rec.Action == policy.Reject || f.rec.Action == policy.Quarantine) {
+			// The policy refuses the fetched post: not stored, and not
+			// brought in by a boost either (a reply stays unlinked).
+			if it.act.Type == "Announce" {
+				it.finish(resultDropped, reasonPolicy, "the boosted post "+uri+" is refused by the policy ("+strings.Join(f.rec.Fired, ",")+")")
+			}
+			continue
 		}
 		if f != nil {
 			it.extra = append(it.extra, *f)
@@ -565,7 +575,29 @@ func (c *Consumer) fetchNote(ctx context.Context, uri string, budget *int) *fetc
 	if author == nil || author.SuspendedAt != nil {
 		return nil
 	}
-	return &fetchedNote{obj: o, author: author}
+	return &fetchedNote{obj: o, author: author, rec: c.screen(o)}
+}
+
+// screen is Options.Screen's decision on a fetched object, as if its
+// author had sent it in a public Create; Accept without a Screen.
+func (c *Consumer) screen(o *activity.Object) policy.Record {
+	if c.o.Screen == nil {
+		return policy.Record{}
+	}
+	raw, err := activity.EncodeObject(o)
+	if err != nil {
+		return policy.Record{}
+	}
+	wrapped := make([]byte, 0, len(raw)+256)
+	wrapped = append(wrapped, `{"@context":"https://www.w3.org/ns/activitystreams","type":"Create","id":`...)
+	wrapped = strconv.AppendQuote(wrapped, o.ID+"#fetched")
+	wrapped = append(wrapped, `,"actor":`...)
+	wrapped = strconv.AppendQuote(wrapped, o.AttributedTo)
+	wrapped = append(wrapped, `,"object":`...)
+	wrapped = append(wrapped, raw...)
+	wrapped = append(wrapped, '}')
+	return c.o.Screen(&policy.Input{ID: o.ID + "#fetched", Type: "Create", Actor: o.AttributedTo,
+		ObjectID: o.ID, ObjectType: o.Type, Raw: wrapped, Now: c.o.Now()})
 }
 
 // actorToAccount converts an actor document to a remote account row.

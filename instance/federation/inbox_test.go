@@ -267,6 +267,46 @@ func TestFetchesReferencedObjects(t *testing.T) {
 	e.expectCount("Announce", resultRefused, reasonObjectUnavailable, 1)
 }
 
+// Fetched posts (boosted ones, reply parents) pass the content rules as if
+// their authors had sent them: a refused one is not stored and its boost is
+// dropped; a milder action applies to the stored post.
+func TestFetchedObjectsScreened(t *testing.T) {
+	e := newEnv(t)
+	snap, err := policy.Compile(policy.Source{RuleFiles: []policy.RuleFile{{Name: "test.yaml", Data: []byte(`rules:
+  - id: no-casino
+    match: {type: Create, keywords: [casino]}
+    action: reject
+  - id: spoilers-cw
+    match: {type: Create, keywords: [spoilers]}
+    action: cw
+    cw: "spoilers"
+`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.policy = snap
+	e.peer.set("/users/sam/statuses/20", `{"id":"{{BASE}}/users/sam/statuses/20","type":"Note","attributedTo":"{{BASE}}/users/sam",`+
+		public+`,"content":"<p>best casino bonus</p>","published":"2026-10-01T10:00:00Z"}`)
+	e.peer.set("/users/sam/statuses/21", `{"id":"{{BASE}}/users/sam/statuses/21","type":"Note","attributedTo":"{{BASE}}/users/sam",`+
+		public+`,"content":"<p>finale spoilers inside</p>","published":"2026-10-01T10:00:00Z"}`)
+	e.push(e.remote.URI, `{"id":"{{BASE}}/users/rita/statuses/30/activity","type":"Announce","actor":"{{BASE}}/users/rita",`+public+`,
+		"object":"{{BASE}}/users/sam/statuses/20"}`, policy.Record{})
+	e.push(e.remote.URI, `{"id":"{{BASE}}/users/rita/statuses/31/activity","type":"Announce","actor":"{{BASE}}/users/rita",`+public+`,
+		"object":"{{BASE}}/users/sam/statuses/21"}`, policy.Record{})
+	e.drain()
+	e.expectCount("Announce", resultDropped, reasonPolicy, 1)
+	if n := e.int(`SELECT count(*) FROM statuses WHERE uri LIKE '%/users/sam/statuses/20'`); n != 0 {
+		t.Errorf("the refused boosted post was stored (%d rows)", n)
+	}
+	cw := e.status("{{BASE}}/users/sam/statuses/21")
+	if !strings.Contains(cw.SpoilerText, "spoilers") || cw.ReblogsCount != 1 {
+		t.Errorf("the fetched post with spoilers: spoiler %q, reblogs %d", cw.SpoilerText, cw.ReblogsCount)
+	}
+	if len(cw.DecisionRuleIDs) != 1 || cw.DecisionRuleIDs[0] != "spoilers-cw" {
+		t.Errorf("the fetched post's rules: %v", cw.DecisionRuleIDs)
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	e := newEnv(t)
 	rita := `"actor":"{{BASE}}/users/rita"`
