@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mattn/go-mastodon"
+
+	"github.com/palisade-fedi/palisade/instance/accounts"
+	"github.com/palisade-fedi/palisade/store/pg/pgtest"
+)
+
+// startClientAPINode runs a full node on loopback for client API tests.
+func startClientAPINode(t *testing.T) *fedNode {
+	t.Helper()
+	port, err := freePortOn("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := fmt.Sprintf("127.0.0.1:%d", port)
+	cfg := Default()
+	cfg.Host = host
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.Listen = ListenConfig{Public: host, Admin: "127.0.0.1:0"}
+	cfg.Log.Level = "warn"
+	cfg.Database.URL = pgtest.URL(t)
+	cfg.Fed = FedConfig{AllowPrivateAddresses: true, AllowHTTP: true, Scheme: "http"}
+	cfg.Instance.Name = "Palisade API test"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan *node, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, &serveHooks{node: func(n *node) { got <- n }}) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("node: %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Errorf("node did not stop")
+		}
+	})
+	var n *node
+	select {
+	case n = <-got:
+	case err := <-done:
+		t.Fatalf("node: %v", err)
+	case <-time.After(90 * time.Second):
+		t.Fatalf("node did not start")
+	}
+	// The hook fires before the listener accepts: wait for it.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://" + host + "/api/v1/instance")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the client API did not answer: %v", err)
+		}
+	}
+	return &fedNode{n: n, host: host}
+}
+
+// clientSignIn registers an app and signs a member in with the password grant,
+// as go-mastodon does it.
+func clientSignIn(t *testing.T, f *fedNode, name string) (*mastodon.Client, string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := accounts.New(f.n.data, f.n.cfg.BaseURL(), f.n.log).Create(ctx, name,
+		accounts.CreateOptions{Email: name + "@example.test", Password: "correct horse " + name, By: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := mastodon.RegisterApp(ctx, &mastodon.AppConfig{Server: "http://" + f.host, ClientName: "go-mastodon test",
+		Scopes: "read write follow", Website: "https://example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := mastodon.NewClient(&mastodon.Config{Server: "http://" + f.host, ClientID: app.ClientID, ClientSecret: app.ClientSecret})
+	if err := cl.Authenticate(ctx, name+"@example.test", "correct horse "+name); err != nil {
+		t.Fatal(err)
+	}
+	return cl, fmt.Sprint(c.Account.ID)
+}
+
+func clientTestPNG(t *testing.T) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
+	for y := 0; y < 48; y++ {
+		for x := 0; x < 64; x++ {
+			img.Set(x, y, color.RGBA{uint8(x * 4), uint8(y * 5), 200, 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestClientAPIWithGoMastodon drives a running node with a real client:
+// app registration and sign-in through the OAuth server, posting,
+// following, timelines, notifications, media, pagination and streaming.
+func TestClientAPIWithGoMastodon(t *testing.T) {
+	f := startClientAPINode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	alice, aliceID := clientSignIn(t, f, "alice")
+	bob, _ := clientSignIn(t, f, "bob")
+
+	me, err := alice.GetAccountCurrentUser(ctx)
+	if err != nil || me.Username != "alice" || string(me.ID) != aliceID {
+		t.Fatalf("verify_credentials: %+v %v", me, err)
+	}
+	if rel, err := bob.AccountFollow(ctx, me.ID); err != nil || !rel.Following {
+		t.Fatalf("follow: %+v %v", rel, err)
+	}
+	stream, err := bob.NewWSClient().StreamingWSUser(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := alice.UploadMediaFromMedia(ctx, &mastodon.Media{File: bytes.NewReader(clientTestPNG(t)), Description: "tiles"})
+	if err != nil || att.Meta.Original.Width != 64 || att.BlurHash == "" {
+		t.Fatalf("upload: %+v %v", att, err)
+	}
+	resp, err := http.Get(att.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(body, clientTestPNG(t)) {
+		t.Fatalf("media file at %s: %d", att.URL, resp.StatusCode)
+	}
+	var posted []mastodon.ID
+	for i := 0; i < 5; i++ {
+		toot := &mastodon.Toot{Status: fmt.Sprintf("post %d for @bob", i)}
+		if i == 4 {
+			toot.MediaIDs = []mastodon.ID{att.ID}
+		}
+		st, err := alice.PostStatus(ctx, toot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		posted = append(posted, st.ID)
+	}
+	// Bob's home, two per page, through the Link headers.
+	var seen []mastodon.ID
+	pg := &mastodon.Pagination{Limit: 2}
+	for i := 0; i < 5 && (i == 0 || pg.MaxID != ""); i++ {
+		sts, err := bob.GetTimelineHome(ctx, pg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sts {
+			seen = append(seen, s.ID)
+		}
+		pg.Limit = 2
+	}
+	if len(seen) != 5 || seen[0] != posted[4] || seen[4] != posted[0] {
+		t.Fatalf("home pages: %v, posted %v", seen, posted)
+	}
+	ns, err := bob.GetNotifications(ctx, nil)
+	if err != nil || len(ns) != 5 || ns[0].Type != "mention" {
+		t.Fatalf("notifications: %d %v", len(ns), err)
+	}
+	// The stream saw the posts.
+	got := 0
+	for deadline := time.After(20 * time.Second); got < 5; {
+		select {
+		case e := <-stream:
+			if _, ok := e.(*mastodon.UpdateEvent); ok {
+				got++
+			}
+			if ee, ok := e.(*mastodon.ErrorEvent); ok {
+				t.Fatalf("stream: %v", ee)
+			}
+		case <-deadline:
+			t.Fatalf("%d updates streamed, want 5", got)
+		}
+	}
+	// Revoking the token locks the client out.
+	if err := alice.RevokeToken(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.GetAccountCurrentUser(ctx); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("revoked token: %v", err)
+	}
+}
