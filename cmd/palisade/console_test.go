@@ -55,7 +55,7 @@ type consoleNode struct {
 
 const consolePassword = "correct horse battery"
 
-func startConsoleNode(t *testing.T) *consoleNode {
+func startConsoleNode(t *testing.T, edit ...func(*Config)) *consoleNode {
 	t.Helper()
 	dir := t.TempDir()
 	rules := filepath.Join(dir, "console-rules.yaml")
@@ -72,6 +72,9 @@ func startConsoleNode(t *testing.T) *consoleNode {
 	cfg.Ingress.BlockedStatus = http.StatusForbidden
 	cfg.Relay.Enabled = false
 	cfg.Policy.RuleFiles = []string{rules}
+	for _, e := range edit {
+		e(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -579,4 +582,73 @@ func TestConsolePagesDriveTheAdminAPI(t *testing.T) {
 			t.Errorf("%s: %d\n%s", p, resp.StatusCode, body)
 		}
 	}
+}
+
+// The relay page approves a pending subscriber and blocks another through
+// the relay's admin API, and records who did it.
+func TestConsoleRelayApproveAndBlock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node")
+	}
+	n := startConsoleNode(t, func(c *Config) { c.Relay.Enabled, c.Relay.Mode = true, "approval" })
+	ctx := context.Background()
+	peer := newRelayPeer(t, "/actor")
+	peer.send(t, netAddr(n.public), "palisade.test", peer.actor, map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
+		"id": peer.actor + "#follow-1", "type": "Follow", "actor": peer.actor, "object": "https://www.w3.org/ns/activitystreams#Public"})
+	var domain string
+	waitFor(t, "the subscription to wait for approval", func() bool {
+		return n.pool.QueryRow(ctx, `SELECT domain FROM relay_subscribers WHERE state = 'pending'`).Scan(&domain) == nil
+	})
+	mod := n.browser(t)
+	if r, _ := mod.signIn("mira", consolePassword); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", r.StatusCode)
+	}
+	_, body := mod.get("/console/relay")
+	if !strings.Contains(body, domain) || !strings.Contains(body, `value="approve"`) {
+		t.Fatalf("the relay page does not offer to approve %s:\n%s", domain, body)
+	}
+	csrf := csrfOf(t, body)
+	if r, body := mod.post("/console/relay", url.Values{"csrf": {csrf}, "domain": {domain}, "action": {"approve"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("approve: %d\n%s", r.StatusCode, body)
+	}
+	var state string
+	n.pool.QueryRow(ctx, `SELECT state FROM relay_subscribers WHERE domain = $1`, domain).Scan(&state)
+	if state != "active" {
+		t.Fatalf("after approval the subscriber is %q, want active", state)
+	}
+	if r, _ := mod.post("/console/relay", url.Values{"csrf": {csrf}, "domain": {domain}, "action": {"block"}, "note": {"abuse"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("block: %d", r.StatusCode)
+	}
+	n.pool.QueryRow(ctx, `SELECT state FROM relay_subscribers WHERE domain = $1`, domain).Scan(&state)
+	if state != "blocked" {
+		t.Fatalf("after blocking the subscriber is %q", state)
+	}
+	if r, body := mod.post("/console/relay", url.Values{"csrf": {csrf}, "domain": {"never.example"}, "action": {"reject"}}); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("rejecting an unknown subscriber: %d, want 404\n%s", r.StatusCode, body)
+	}
+	var who []string
+	rows, _ := n.pool.Query(ctx, `SELECT action FROM audit_log WHERE actor = 'console:mira' AND target_type = 'relay_subscriber' ORDER BY id`)
+	for rows.Next() {
+		var a string
+		rows.Scan(&a)
+		who = append(who, a)
+	}
+	rows.Close()
+	if strings.Join(who, " ") != "relay.approve relay.block" {
+		t.Fatalf("relay audit rows by console:mira: %v", who)
+	}
+	if !safeNextCases() {
+		t.Fatal("safeNext")
+	}
+}
+
+// safeNextCases checks that sign-in only redirects inside the console.
+func safeNextCases() bool {
+	for in, want := range map[string]string{"/console/rules": "/console/rules", "https://evil.example/": "/console/",
+		"//evil.example/console/": "/console/", "/console/\\evil": "/console/", "/elsewhere": "/console/"} {
+		if safeNext(in) != want {
+			return false
+		}
+	}
+	return true
 }
