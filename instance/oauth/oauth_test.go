@@ -32,14 +32,14 @@ var ctx = context.Background()
 
 // env is a running OAuth server on loopback over a fresh database.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *httptest.Server
 	oauth *oauth.Server
 	store *data.Store
 	accts *accounts.Service
 }
 
-func newEnv(t *testing.T, o oauth.Options) *env {
+func newEnv(t testing.TB, o oauth.Options) *env {
 	t.Helper()
 	db := pgtest.New(t)
 	store := data.New(db.Pool())
