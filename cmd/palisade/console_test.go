@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"os"
@@ -651,4 +652,49 @@ func safeNextCases() bool {
 		}
 	}
 	return true
+}
+
+// A subscription added on the domains page syncs into a draft that a
+// moderator reviews (changes and impact) and applies.
+func TestConsoleSubscriptionDraftReviewAndApply(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node")
+	}
+	list := "#domain,#severity,#reject_media,#reject_reports,#public_comment,#obfuscate\nd.example,silence,false,false,meh,false\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, list) }))
+	defer srv.Close()
+	n := startConsoleNode(t)
+	mod := n.browser(t)
+	if r, _ := mod.signIn("mira", consolePassword); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", r.StatusCode)
+	}
+	csrf := mod.csrf()
+	if r, body := mod.post("/console/subscriptions", url.Values{"csrf": {csrf}, "url": {srv.URL + "/tier.csv"}, "id": {"tier"},
+		"format": {"auto"}, "priority": {"1"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("subscribe: %d\n%s", r.StatusCode, body)
+	}
+	draftRe := regexp.MustCompile(`href="/console/drafts/(\d+)"`)
+	var draft string
+	waitFor(t, "a draft from the subscription", func() bool {
+		mod.post("/console/subscriptions/sync", url.Values{"csrf": {csrf}})
+		_, body := mod.get("/console/domains")
+		if m := draftRe.FindStringSubmatch(body); m != nil {
+			draft = m[1]
+			return true
+		}
+		return false
+	})
+	resp, body := mod.get("/console/drafts/" + draft)
+	if resp.StatusCode != 200 || !strings.Contains(body, "d.example") || !strings.Contains(body, "from subscription tier") {
+		t.Fatalf("draft page: %d\n%s", resp.StatusCode, body)
+	}
+	if _, body = mod.get("/console/domains?q=d.example"); strings.Contains(body, "The node applies") {
+		t.Fatal("the draft applied itself")
+	}
+	if r, body := mod.post("/console/drafts/"+draft, url.Values{"csrf": {csrf}, "action": {"apply"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("apply: %d\n%s", r.StatusCode, body)
+	}
+	if _, body = mod.get("/console/domains?q=d.example"); !strings.Contains(body, "The node applies <b>silence</b> to d.example") {
+		t.Fatalf("after applying the draft:\n%s", body)
+	}
 }
