@@ -149,7 +149,7 @@ func TestConsoleEndToEndInChromium(t *testing.T) {
 	if jerr := json.Unmarshal(lastLine(out), &res); jerr != nil || err != nil || !res.OK {
 		t.Fatalf("browser script: %v (%v)\n%s\nstdout:\n%s\nstderr:\n%s", err, jerr, res.Error, out, stderr.String())
 	}
-	t.Logf("seen in the browser: %v", res.Seen)
+	t.Logf("browser steps: %s", strings.Join(res.Steps, ", "))
 	if dir := os.Getenv("PALISADE_ARTIFACTS"); dir != "" {
 		dst := filepath.Join(dir, "console")
 		if err := os.MkdirAll(dst, 0o755); err != nil {

@@ -18,6 +18,7 @@ const base = env('CONSOLE_URL');
 const shots = env('SHOTS');
 const seen = {};
 const steps = [];
+const t0 = Date.now();
 
 function check(cond, what) {
   if (!cond) throw new Error(`check failed: ${what}`);
@@ -26,7 +27,7 @@ function check(cond, what) {
 async function shot(page, name) {
   const file = path.join(shots, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
-  steps.push(`screenshot ${name}`);
+  steps.push(`${((Date.now() - t0) / 1000).toFixed(1)}s ${name}`);
 }
 
 async function signIn(page, login) {
@@ -44,7 +45,9 @@ async function flash(page) {
 const browser = await chromium.launch({
   executablePath: env('CHROMIUM'),
   headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  // Fewer processes and no background work: the test machine is small.
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-extensions', '--no-first-run',
+    '--disable-background-networking', '--disable-features=site-per-process,IsolateOrigins,Translate', '--mute-audio'],
 });
 try {
   // A non-moderator is refused.
