@@ -288,6 +288,19 @@ func (e *Engine) EnqueueBatch(batch []Outgoing) error {
 	return errors.Join(bad...)
 }
 
+// DropHostOf removes every pending delivery to inbox's host (all inboxes
+// of that host, whoever sent them) and returns how many were removed. It is
+// for a host that has failed every delivery for days and is given up on,
+// as the relay does with a dead subscriber; deliveries already being sent
+// finish their attempt.
+func (e *Engine) DropHostOf(inbox string) (int, error) {
+	host, err := e.inboxHost(inbox)
+	if err != nil {
+		return 0, err
+	}
+	return e.jobs.DropHost(host)
+}
+
 // inboxHost validates an inbox URL and returns its lowercased authority
 // (host[:port]), the unit of per-host queues and concurrency.
 func (e *Engine) inboxHost(inbox string) (string, error) {

@@ -201,6 +201,7 @@ type harness struct {
 	local *local.DB
 	q     *local.Queue
 	eng   *delivery.Engine
+	jobs  *local.Jobs
 	r     *Relay
 	reg   *prometheus.Registry
 	seq   atomic.Int64
@@ -221,6 +222,7 @@ func newHarness(t testing.TB, mutate func(*Options)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.jobs = jobs
 	client := (&netguard.Guard{AllowPrivate: true}).Client(10 * time.Second)
 	h.eng, err = delivery.New(delivery.Options{
 		Jobs:   jobs,
@@ -254,6 +256,7 @@ func newHarness(t testing.TB, mutate func(*Options)) *harness {
 		Logger:       quiet,
 		HealthEvery:  50 * time.Millisecond,
 	}
+	o.DropDeliveries = h.eng.DropHostOf
 	if mutate != nil {
 		mutate(&o)
 	}

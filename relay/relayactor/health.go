@@ -123,6 +123,14 @@ func (r *Relay) Maintain(ctx context.Context) {
 		r.mu.Unlock()
 		if err != nil {
 			r.log.Warn("relay: removing a subscriber", "domain", row.Domain, "why", why, "err", err)
+			continue
+		}
+		if why == "dead" && r.o.DropDeliveries != nil && row.Inbox != "" {
+			if n, err := r.o.DropDeliveries(row.Inbox); err != nil {
+				r.log.Warn("relay: dropping a dead subscriber's pending deliveries", "domain", row.Domain, "err", err)
+			} else if n > 0 {
+				r.log.Info("relay: dropped a dead subscriber's pending deliveries", "domain", row.Domain, "deliveries", n)
+			}
 		}
 	}
 	if _, err := r.o.DB.PruneRelayed(ctx, now.Add(-relayedRetention)); err != nil {

@@ -110,6 +110,10 @@ type Options struct {
 	// RemoveAfter removes an active subscriber whose deliveries have been
 	// failing, without a success, for this long (default 7 days).
 	RemoveAfter time.Duration
+	// DropDeliveries, when set, removes the pending deliveries to a dead
+	// subscriber's host when it is removed (delivery.Engine.DropHostOf),
+	// so days of queued fan-out stop being retried at a host that is gone.
+	DropDeliveries func(inbox string) (int, error)
 	// StatusPage serves the public page and JSON list of subscribers.
 	StatusPage bool
 	// AllowHTTP accepts http:// actor ids and inboxes (test networks).

@@ -293,6 +293,11 @@ func TestDeadSubscriberIsRemovedAfterRemoveAfter(t *testing.T) {
 		_, ok := h.row(dead.domain)
 		return !ok
 	})
+	// Its queued fan-out goes with it instead of being retried for days.
+	h.post(src, 2, nil) // relayed to no one new: dead is gone
+	waitFor(t, "the dead host's deliveries dropped", func() bool {
+		return h.jobs.PendingByHost()[dead.domain] == 0
+	})
 	if _, ok := h.row(src.domain); !ok {
 		t.Error("the healthy subscriber was removed too")
 	}
