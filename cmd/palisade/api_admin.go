@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/palisade-fedi/palisade/instance/api"
 	"github.com/palisade-fedi/palisade/instance/data"
@@ -27,7 +29,18 @@ type adminAPI struct {
 	n *node
 	// conv renders Account entities as the client API does.
 	conv *api.API
+	// perToken and perIP limit admin requests (Mastodon's 300 per 5
+	// minutes per token; per address 7500).
+	perToken, perIP *oauth.Limiter
+	clientIP        func(*http.Request) string
 }
+
+// Admin API request limits: a runaway script stops at the token's limit
+// before it floods the policy store with changes.
+var (
+	adminTokenLimit = oauth.Limit{Burst: 300, Every: time.Second}
+	adminIPLimit    = oauth.Limit{Burst: 7500, Every: 40 * time.Millisecond}
+)
 
 func startAdminAPI(_ context.Context, n *node, _ *http.ServeMux) (func(), error) {
 	if n.oauth == nil {
@@ -37,7 +50,15 @@ func startAdminAPI(_ context.Context, n *node, _ *http.ServeMux) (func(), error)
 	if err != nil {
 		return nil, err
 	}
-	a := &adminAPI{n: n, conv: conv}
+	var trusted []netip.Prefix
+	for _, p := range n.cfg.Proxy.Trusted {
+		pfx, _ := parsePrefix(p) // validated by Config.Validate
+		trusted = append(trusted, pfx)
+	}
+	a := &adminAPI{n: n, conv: conv,
+		perToken: oauth.NewLimiter(adminTokenLimit, adminTokenLimit, nil),
+		perIP:    oauth.NewLimiter(adminIPLimit, adminIPLimit, nil),
+		clientIP: func(r *http.Request) string { return clientIP(r, trusted) }}
 	a.mastodonRoutes(n.public)
 	a.palisadeRoutes(n.public)
 	return func() {}, nil
@@ -79,7 +100,17 @@ var errRecordNotFound = apiErrf(http.StatusNotFound, "Record not found")
 // renders the handler's error.
 func (a *adminAPI) handle(scope string, h adminHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if wait := a.perIP.Take(a.clientIP(r)); wait > 0 {
+			a.tooMany(w, wait)
+			return
+		}
 		c, err := a.authenticate(r, scope)
+		if err == nil {
+			if wait := a.perToken.Take(strconv.FormatInt(c.grant.TokenID, 10)); wait > 0 {
+				a.tooMany(w, wait)
+				return
+			}
+		}
 		if err == nil {
 			err = h(w, r, c)
 		}
@@ -87,6 +118,13 @@ func (a *adminAPI) handle(scope string, h adminHandler) http.HandlerFunc {
 			a.serveErr(w, r, err)
 		}
 	}
+}
+
+// tooMany is Mastodon's 429 with Retry-After.
+func (a *adminAPI) tooMany(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(oauth.RetryAfter(wait)))
+	w.Header().Set("X-RateLimit-Reset", time.Now().Add(wait).UTC().Format(time.RFC3339))
+	writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "Too many requests"})
 }
 
 func (a *adminAPI) authenticate(r *http.Request, scope string) (*adminCall, error) {

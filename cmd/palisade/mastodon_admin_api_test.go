@@ -23,6 +23,7 @@ import (
 
 	"github.com/palisade-fedi/palisade/instance/accounts"
 	"github.com/palisade-fedi/palisade/instance/data"
+	"github.com/palisade-fedi/palisade/instance/oauth"
 	"github.com/palisade-fedi/palisade/relay/signature"
 	"github.com/palisade-fedi/palisade/store/pg"
 	"github.com/palisade-fedi/palisade/store/pg/pgtest"
@@ -640,3 +641,31 @@ func TestMastodonAdminAccountsAndReports(t *testing.T) {
 		t.Fatalf("suspend audit: %q %v", detail, err)
 	}
 }
+
+// The admin API limits requests per token (Mastodon's 300 per 5 minutes;
+// lowered here): past the limit, 429 with Retry-After, and other tokens
+// are unaffected.
+func TestAdminAPIRateLimitPerToken(t *testing.T) {
+	saved := adminTokenLimit
+	adminTokenLimit = oauthLimit(3)
+	t.Cleanup(func() { adminTokenLimit = saved })
+	n := startAPINode(t, nil)
+	n.user(t, "lim", data.RoleAdmin)
+	tok := n.passwordToken(t, "lim", "admin:read")
+	other := n.passwordToken(t, "lim", "admin:read")
+	for i := 0; i < 3; i++ {
+		if st := n.call(t, "GET", "/api/v1/admin/domain_blocks", tok, nil, nil); st != 200 {
+			t.Fatalf("request %d: %d", i, st)
+		}
+	}
+	st, body, hdr := n.req(t, nil, "GET", "/api/v1/admin/domain_blocks", tok, nil, "")
+	if st != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" || !strings.Contains(string(body), "Too many requests") {
+		t.Fatalf("over the limit: %d %s %v", st, body, hdr)
+	}
+	if st := n.call(t, "GET", "/api/v1/admin/domain_blocks", other, nil, nil); st != 200 {
+		t.Fatalf("another token: %d", st)
+	}
+}
+
+// oauthLimit is a bucket of burst requests that does not refill during a test.
+func oauthLimit(burst int) oauth.Limit { return oauth.Limit{Burst: burst, Every: time.Hour} }

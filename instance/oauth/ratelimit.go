@@ -114,3 +114,30 @@ func (l *limiter) sweep(now time.Time) {
 func retryAfter(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }
+
+// Limiter is a set of token buckets by key, for other parts of the API to
+// limit requests per token or per address. It is safe for concurrent use.
+type Limiter struct {
+	l   *limiter
+	now func() time.Time
+}
+
+// NewLimiter returns buckets of l (zero fields take def's). now may be nil
+// (time.Now).
+func NewLimiter(l, def Limit, now func() time.Time) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Limiter{l: newLimiter(l, def), now: now}
+}
+
+// Take spends one request of key's bucket and returns 0, or, when the
+// bucket is empty, spends nothing and returns how long until one is free.
+func (l *Limiter) Take(key string) time.Duration { return l.l.take(key, l.now()) }
+
+// Limit returns the limiter's effective limit.
+func (l *Limiter) Limit() Limit { return l.l.lim }
+
+// RetryAfter renders a wait as the whole seconds of a Retry-After header
+// (at least 1).
+func RetryAfter(d time.Duration) int { return retryAfter(d) }
