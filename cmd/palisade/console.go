@@ -149,11 +149,11 @@ var consoleFuncs = template.FuncMap{
 		}
 		return humanDuration(time.Since(t)) + " ago"
 	},
-	"join":    strings.Join,
-	"pathesc": url.PathEscape,
-	"qesc":    url.QueryEscape,
-	"deref":   func(b *bool) bool { return b != nil && *b },
-	"isnil":   func(b *bool) bool { return b == nil },
+	// No URL escapers: html/template escapes values in URL attributes
+	// itself, and escaping twice breaks links.
+	"join":  strings.Join,
+	"deref": func(b *bool) bool { return b != nil && *b },
+	"isnil": func(b *bool) bool { return b == nil },
 }
 
 func humanDuration(d time.Duration) string {

@@ -562,6 +562,14 @@ func TestConsolePagesDriveTheAdminAPI(t *testing.T) {
 	if _, body = mod.get("/console/quarantine"); !strings.Contains(body, "Rejected 2") || strings.Count(body, `class="held"`) != 1 {
 		t.Fatalf("after rejecting 2 of 3:\n%s", body)
 	}
+	whyRe := regexp.MustCompile(`href="(/console/decisions/explain\?id=[^"]+)">Why\?`)
+	m := whyRe.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no Why? link on the quarantine page:\n%s", body)
+	}
+	if resp, page := mod.get(strings.ReplaceAll(m[1], "&amp;", "&")); resp.StatusCode != 200 || !strings.Contains(page, "https://h.example/a/2") {
+		t.Fatalf("the Why? link %s: %d\n%s", m[1], resp.StatusCode, page)
+	}
 	var decided int
 	n.pool.QueryRow(ctx, `SELECT count(*) FROM quarantine WHERE rejected_at IS NOT NULL AND decided_by = 'console:mira'`).Scan(&decided)
 	if decided != 2 {

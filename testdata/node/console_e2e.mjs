@@ -149,6 +149,7 @@ try {
   const explain = page.locator('table.decisions a[href^="/console/decisions/explain"]').first();
   if (await explain.count()) {
     await Promise.all([page.waitForLoadState('load'), explain.click()]);
+    check((await page.innerText('h1')) === 'Decision', `the explain link opens the decision (${await page.innerText('main')})`);
     await shot(page, '10-decision-explained');
   }
   await page.click('nav a[href="/console/relay"]');
