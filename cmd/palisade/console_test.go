@@ -320,6 +320,21 @@ func TestConsoleAuthRolesAndCSRF(t *testing.T) {
 		t.Fatalf("after sign-out: %d, want 303 to sign in", r.StatusCode)
 	}
 
+	// An expired session, or one idle too long, is over.
+	for _, expire := range []string{`UPDATE console_sessions SET expires_at = now() - interval '1 second'`,
+		`UPDATE console_sessions SET last_seen_at = now() - interval '3 hours'`} {
+		b := n.browser(t)
+		if r, _ := b.signIn("boss", consolePassword); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in: %d", r.StatusCode)
+		}
+		if _, err := n.pool.Exec(context.Background(), expire); err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := b.get("/console/audit"); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/console/sign-in") {
+			t.Fatalf("after %q: %d, want 303 to sign in", expire, r.StatusCode)
+		}
+	}
+
 	// Rate limit: the burst, then 429 with Retry-After, even for the
 	// right password.
 	rl := n.browser(t)
