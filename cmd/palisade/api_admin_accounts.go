@@ -292,6 +292,9 @@ func (a *adminAPI) accountAction(w http.ResponseWriter, r *http.Request, c *admi
 	if acct.ID == c.acct.ID && typ != "none" {
 		return unprocessable("type: you cannot %s your own account", typ)
 	}
+	if err := a.mayModerate(r.Context(), c, acct); err != nil {
+		return err
+	}
 	now := time.Now()
 	err = a.n.data.Tx(r.Context(), func(tx *data.Store) error {
 		ctx := r.Context()
@@ -334,12 +337,41 @@ func (a *adminAPI) accountAction(w http.ResponseWriter, r *http.Request, c *admi
 	return nil
 }
 
+// mayModerate refuses a moderator acting on staff: as on Mastodon, only
+// an admin may act on a moderator's or an admin's account.
+func (a *adminAPI) mayModerate(ctx context.Context, c *adminCall, target *data.Account) error {
+	if c.grant.Role == data.RoleAdmin || !target.Local() {
+		return nil
+	}
+	u, err := a.n.data.GetUserByAccount(ctx, target.ID)
+	if errors.Is(err, data.NotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if u.Role != data.RoleUser {
+		return apiErrf(http.StatusForbidden, "This action is not allowed: @%s is %s %s; only an admin may act on staff", target.Username, article(u.Role), u.Role)
+	}
+	return nil
+}
+
+func article(role string) string {
+	if role == data.RoleAdmin {
+		return "an"
+	}
+	return "a"
+}
+
 // undoAction lifts a suspension, silence, sensitive mark or disabled
 // login, answering the account.
 func (a *adminAPI) undoAction(what string) adminHandler {
 	return func(w http.ResponseWriter, r *http.Request, c *adminCall) error {
 		acct, err := a.accountByID(r)
 		if err != nil {
+			return err
+		}
+		if err := a.mayModerate(r.Context(), c, acct); err != nil {
 			return err
 		}
 		err = a.n.data.Tx(r.Context(), func(tx *data.Store) error {

@@ -631,6 +631,15 @@ func TestMastodonAdminAccountsAndReports(t *testing.T) {
 		t.Fatalf("unsuspend: %d %+v", code, one)
 	}
 
+	// A moderator cannot act on staff; the admin's account is untouched.
+	boss := n.user(t, "bossy", data.RoleAdmin)
+	if code := n.call(t, "POST", fmt.Sprintf("/api/v1/admin/accounts/%d/action", boss.ID), tok, url.Values{"type": {"suspend"}}, &e); code != 403 || !strings.Contains(e.Error, "only an admin") {
+		t.Fatalf("moderator suspending an admin: %d %+v", code, e)
+	}
+	if a, _ := n.store.GetAccount(ctx, boss.ID); a.SuspendedAt != nil {
+		t.Fatal("the admin was suspended by a moderator")
+	}
+
 	// Every change is in the audit log with who made it.
 	var changes int
 	if err := n.db.Pool().QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE actor = 'api:mona'`).Scan(&changes); err != nil || changes < 14 {

@@ -490,6 +490,14 @@ func TestPasswordAndClientCredentials(t *testing.T) {
 	if err != nil || g.AccountID != mod.ID || g.Role != "moderator" || !g.Allows("admin:read:reports") || g.Allows("admin:read:accounts") || g.Allows("admin:write:reports") {
 		t.Fatalf("grant %+v %v", g, err)
 	}
+	// The handle forms people type sign in too: @name and name@host.
+	host := strings.TrimPrefix(e.srv.URL, "http://")
+	for _, login := range []string{"@moira", "moira@" + host, "MOIRA"} {
+		if st, tr := e.token(url.Values{"grant_type": {"password"}, "client_id": {app.ClientID}, "client_secret": {app.ClientSecret},
+			"username": {login}, "password": {password}}); st != 200 {
+			t.Errorf("sign in as %q: %d %+v", login, st, tr)
+		}
+	}
 	// JSON body and Basic client authentication work too.
 	j, _ := json.Marshal(map[string]string{"grant_type": "client_credentials", "scope": "read"})
 	req, _ := http.NewRequest("POST", e.srv.URL+"/oauth/token", strings.NewReader(string(j)))

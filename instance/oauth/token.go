@@ -288,16 +288,7 @@ func (s *Server) signIn(ctx context.Context, r *http.Request, login, password st
 	if len(login) > 320 || len(password) > 1024 {
 		return nil, &signInFailure{msg: "invalid e-mail address, username or password"}, nil
 	}
-	var u *data.User
-	var err error
-	if strings.Contains(login, "@") {
-		u, err = s.store.GetUserByEmail(ctx, login)
-	} else {
-		var a *data.Account
-		if a, err = s.store.GetAccountByUsername(ctx, login, ""); err == nil {
-			u, err = s.store.GetUserByAccount(ctx, a.ID)
-		}
-	}
+	u, err := s.userByLogin(ctx, login)
 	if err != nil && !errors.Is(err, data.NotFound) {
 		return nil, nil, err
 	}
@@ -324,6 +315,38 @@ func (s *Server) signIn(ctx context.Context, r *http.Request, login, password st
 		return nil, &signInFailure{msg: why}, nil
 	}
 	return a, nil, nil
+}
+
+// userByLogin finds the login named by an e-mail address, a username,
+// "@username" or "username@this-host" (what people type when they think
+// of their handle).
+func (s *Server) userByLogin(ctx context.Context, login string) (*data.User, error) {
+	byName := func(name string) (*data.User, error) {
+		a, err := s.store.GetAccountByUsername(ctx, name, "")
+		if err != nil {
+			return nil, err
+		}
+		return s.store.GetUserByAccount(ctx, a.ID)
+	}
+	login = strings.TrimPrefix(login, "@")
+	name, host, isAddr := strings.Cut(login, "@")
+	if !isAddr {
+		return byName(name)
+	}
+	u, err := s.store.GetUserByEmail(ctx, login)
+	if errors.Is(err, data.NotFound) && strings.EqualFold(host, s.host()) {
+		return byName(name)
+	}
+	return u, err
+}
+
+// host is the instance's host name (from BaseURL).
+func (s *Server) host() string {
+	h := strings.TrimPrefix(strings.TrimPrefix(s.base, "https://"), "http://")
+	if i := strings.IndexByte(h, '/'); i >= 0 {
+		h = h[:i]
+	}
+	return h
 }
 
 // userOK says why a local account may not sign in now ("" when it may).
