@@ -64,6 +64,7 @@ type console struct {
 	limiter *signinLimiter
 	trusted []netip.Prefix
 	traffic *trafficSampler
+	stats   statsCache
 	// dummyHash is compared against when no user matches a sign-in, so
 	// the answer takes as long for an unknown address as for a known one.
 	dummyHash []byte
