@@ -620,10 +620,20 @@ func TestHomeTimelineQuietFollows(t *testing.T) {
 	_, ac := f.user("alice")
 	bob, bc := f.user("bob")
 	must[*mastodon.Relationship](t)(ac.AccountFollow(ctx, mastodon.ID(fmt.Sprint(bob.ID))))
+	carol, cc := f.user("carol")
+	must[*mastodon.Relationship](t)(ac.AccountFollow(ctx, mastodon.ID(fmt.Sprint(carol.ID))))
+	dave, dc := f.user("dave") // not followed
+	_ = dave
 	var want []mastodon.ID
-	for i := 0; i < 5; i++ {
-		st := must[*mastodon.Status](t)(bc.PostStatus(ctx, &mastodon.Toot{Status: fmt.Sprintf("quiet %d", i)}))
+	for i := 0; i < 7; i++ {
+		// bob posts twice for each of carol's, and dave (unfollowed) in between.
+		c := bc
+		if i%3 == 2 {
+			c = cc
+		}
+		st := must[*mastodon.Status](t)(c.PostStatus(ctx, &mastodon.Toot{Status: fmt.Sprintf("quiet %d", i)}))
 		want = append([]mastodon.ID{st.ID}, want...)
+		must[*mastodon.Status](t)(dc.PostStatus(ctx, &mastodon.Toot{Status: fmt.Sprintf("unfollowed %d", i)}))
 	}
 	loud := &data.Account{URI: "https://loud.example/users/l", Username: "l", Domain: "loud.example", InboxURL: "https://loud.example/i"}
 	if _, err := f.st.UpsertRemoteAccount(ctx, loud); err != nil {
@@ -639,7 +649,7 @@ func TestHomeTimelineQuietFollows(t *testing.T) {
 	}
 	var got []mastodon.ID
 	pg := &mastodon.Pagination{Limit: 2}
-	for i := 0; i < 6 && (i == 0 || pg.MaxID != ""); i++ {
+	for i := 0; i < 8 && (i == 0 || pg.MaxID != ""); i++ {
 		sts := must[[]*mastodon.Status](t)(ac.GetTimelineHome(ctx, pg))
 		for _, s := range sts {
 			got = append(got, s.ID)
@@ -649,4 +659,69 @@ func TestHomeTimelineQuietFollows(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("home pages: %v, want %v", got, want)
 	}
+	// Upwards from the oldest with min_id, two at a time.
+	var up []mastodon.ID
+	for from := want[len(want)-1]; ; {
+		code, _, b := f.do("GET", "/api/v1/timelines/home?limit=2&min_id="+string(from), tokenOf(ac), "", nil)
+		var page []struct{ ID mastodon.ID }
+		if err := json.Unmarshal(b, &page); code != 200 || err != nil {
+			t.Fatalf("min_id page: %d %s", code, b)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for i := len(page) - 1; i >= 0; i-- {
+			up = append(up, page[i].ID)
+		}
+		from = page[0].ID
+	}
+	if len(up) != len(want)-1 || up[len(up)-1] != want[0] || up[0] != want[len(want)-2] {
+		t.Fatalf("min_id pages upwards: %v, want %v reversed without the oldest", up, want)
+	}
+}
+
+func TestNotificationsDismissClearAndApplication(t *testing.T) {
+	f := newFixture(t)
+	ctx := f.ctx
+	alice, ac := f.user("alice")
+	bob, bc := f.user("bob")
+	must[*mastodon.Relationship](t)(bc.AccountFollow(ctx, mastodon.ID(fmt.Sprint(alice.ID))))
+	st := must[*mastodon.Status](t)(bc.PostStatus(ctx, &mastodon.Toot{Status: "hey @alice"}))
+	// The author sees the app the status was posted with; others do not.
+	_, _, b := f.do("GET", "/api/v1/statuses/"+string(st.ID), tokenOf(bc), "", nil)
+	if !strings.Contains(string(b), `"application":{"name":"test app"`) {
+		t.Fatalf("author's view has no application: %s", b)
+	}
+	_, _, b = f.do("GET", "/api/v1/statuses/"+string(st.ID), tokenOf(ac), "", nil)
+	if strings.Contains(string(b), `"application"`) {
+		t.Fatalf("another's view shows the application: %s", b)
+	}
+	ns := must[[]*mastodon.Notification](t)(ac.GetNotifications(ctx, nil))
+	if len(ns) != 2 {
+		t.Fatalf("alice has %d notifications, want follow and mention", len(ns))
+	}
+	code, _, b := f.do("GET", "/api/v1/notifications/unread_count", tokenOf(ac), "", nil)
+	if code != 200 || string(b) != `{"count":2}` {
+		t.Fatalf("unread_count: %d %s", code, b)
+	}
+	// bob cannot read or dismiss alice's notification.
+	if code, _, _ := f.do("GET", "/api/v1/notifications/"+string(ns[0].ID), tokenOf(bc), "", nil); code != 404 {
+		t.Fatalf("another's notification: %d", code)
+	}
+	if code, _, _ := f.do("POST", "/api/v1/notifications/"+string(ns[0].ID)+"/dismiss", tokenOf(bc), "", nil); code != 404 {
+		t.Fatalf("dismissing another's notification: %d", code)
+	}
+	if err := ac.DismissNotification(ctx, ns[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if left := must[[]*mastodon.Notification](t)(ac.GetNotifications(ctx, nil)); len(left) != 1 || left[0].ID != ns[1].ID {
+		t.Fatalf("after dismiss: %+v", left)
+	}
+	if err := ac.ClearNotifications(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := must[[]*mastodon.Notification](t)(ac.GetNotifications(ctx, nil)); len(left) != 0 {
+		t.Fatalf("after clear: %d left", len(left))
+	}
+	_ = bob
 }

@@ -109,18 +109,41 @@ func (s *Store) homeRecent(ctx context.Context, accountID int64, p Page, scan in
 	return found, oldest, scanned, err
 }
 
-// homeProbe is HomeTimeline's second step: at most a page from each
-// followed account's newest statuses in the page's range, merged.
+// homeProbe is HomeTimeline's second step, a top-k merge of the followed
+// accounts' statuses in the page's range: first the newest visible status
+// of each followed account (one short index-only probe each); the
+// limit-th newest of those is a bound every status of the page is at or
+// above (limit accounts have a status there); then only the accounts
+// whose newest reaches the bound are read, down to it. So about one probe
+// per follow plus a page's worth of rows, not a page per follow.
 func (s *Store) homeProbe(ctx context.Context, accountID int64, p Page) ([]int64, error) {
 	pc, tail, args := p.where("h.id", []any{accountID})
 	inner := strings.ReplaceAll(pc, "h.id", "s.id")
 	innerTail := strings.ReplaceAll(tail, "h.id", "s.id")
-	rows, err := s.q.Query(ctx, `WITH `+homeSources+`, h AS (
-			SELECT s.id FROM src CROSS JOIN LATERAL (
+	limitArg := "$" + itoa(len(args)) // where's last argument is the limit
+	// The first probe reads in the page's direction: the newest below
+	// max_id, or (min_id pages) the oldest above min_id.
+	cmp := ">="
+	if p.MinID > 0 {
+		cmp = "<="
+	}
+	rows, err := s.q.Query(ctx, `WITH `+homeSources+`, firsts AS (
+			SELECT src.aid, src.show_reblogs, (
 				SELECT s.id FROM statuses s
 				WHERE s.account_id = src.aid AND s.deleted_at IS NULL AND NOT s.quarantined
+				  AND `+homeVisible+inner+strings.Replace(innerTail, "LIMIT "+limitArg, "LIMIT 1", 1)+`
+			) AS top FROM src
+		), bound AS (
+			SELECT CASE WHEN count(*) < `+limitArg+` THEN NULL ELSE `+map[bool]string{true: "max", false: "min"}[p.MinID > 0]+`(top) END AS t
+			FROM (SELECT top FROM firsts WHERE top IS NOT NULL ORDER BY top `+orderDir(p)+` LIMIT `+limitArg+`) x
+		), h AS (
+			SELECT s.id FROM firsts CROSS JOIN bound CROSS JOIN LATERAL (
+				SELECT s.id FROM statuses s, (SELECT firsts.aid, firsts.show_reblogs) src
+				WHERE s.account_id = firsts.aid AND s.deleted_at IS NULL AND NOT s.quarantined
+				  AND (bound.t IS NULL OR s.id `+cmp+` bound.t)
 				  AND `+homeVisible+inner+innerTail+`
 			) s
+			WHERE firsts.top IS NOT NULL AND (bound.t IS NULL OR firsts.top `+cmp+` bound.t)
 		)
 		SELECT h.id FROM h WHERE true`+pc+tail, args...)
 	if err != nil {
