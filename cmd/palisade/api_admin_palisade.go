@@ -4,9 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/palisade-fedi/palisade/instance/data"
 	"github.com/palisade-fedi/palisade/instance/ids"
+	"github.com/palisade-fedi/palisade/policy/blocklist"
+	"github.com/palisade-fedi/palisade/store/pg"
 )
 
 // Palisade's own admin API under /api/v1/palisade/, for OAuth moderators
@@ -47,6 +52,7 @@ func (a *adminAPI) palisadeRoutes(mux *http.ServeMux) {
 	policy("GET "+base+"/subscriptions", rd, p.apiSubscriptions)
 	policy("POST "+base+"/subscriptions", wr, p.apiAddSubscription)
 	policy("DELETE "+base+"/subscriptions/{id}", wr, p.apiDeleteSubscription)
+	mux.HandleFunc("PUT "+base+"/subscriptions/{id}", a.handle(wr, a.updateSubscription))
 	policy("POST "+base+"/subscriptions/sync", wr, p.apiSync)
 	policy("GET "+base+"/drafts", rd, p.apiDrafts)
 	policy("GET "+base+"/drafts/{id}", rd, p.apiDraft)
@@ -164,4 +170,81 @@ func (a *adminAPI) decideQuarantine(release bool) adminHandler {
 		writeJSON(w, http.StatusOK, out)
 		return nil
 	}
+}
+
+// subscriptionUpdate is PUT /api/v1/palisade/subscriptions/{id}: the
+// settings of a subscription that can change in place. Its URL and format
+// define what it follows: to change them, delete it and subscribe anew.
+type subscriptionUpdate struct {
+	Priority  *int      `json:"priority"`
+	AutoApply *bool     `json:"auto_apply"`
+	Excludes  *[]string `json:"excludes"`
+}
+
+// updateSubscription changes a subscription's priority, auto-apply or
+// excludes in one transaction with its audit row and a policy version
+// bump (as every policy change), then reloads this node and asks for a
+// sync, which applies the new settings to what the list contributes.
+func (a *adminAPI) updateSubscription(w http.ResponseWriter, r *http.Request, c *adminCall) error {
+	p := a.n.policy
+	if err := p.needDB(); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	var req subscriptionUpdate
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	subs, err := p.db.ListSubscriptions(r.Context())
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(subs, func(s pg.SubscriptionRow) bool { return s.ID == id })
+	if i < 0 {
+		return errRecordNotFound
+	}
+	row := subs[i]
+	if req.Priority != nil {
+		row.Priority = *req.Priority
+	}
+	if req.AutoApply != nil {
+		row.AutoApply = *req.AutoApply
+	}
+	if req.Excludes != nil {
+		row.Excludes = make([]string, 0, len(*req.Excludes))
+		for _, x := range *req.Excludes {
+			d, err := blocklist.NormalizeDomain(x)
+			if err != nil || d == "" {
+				return unprocessable("excludes: %q is not a domain: %v", x, err)
+			}
+			row.Excludes = append(row.Excludes, d)
+		}
+	}
+	sub := blocklist.Subscription{ID: row.ID, URL: row.URL, Format: blocklist.Format(row.Format), Priority: row.Priority,
+		AutoApply: row.AutoApply, Excludes: row.Excludes}
+	if err := sub.Validate(); err != nil {
+		return unprocessable("%v", err)
+	}
+	detail, _ := json.Marshal(map[string]any{"priority": row.Priority, "auto_apply": row.AutoApply, "excludes": row.Excludes})
+	var version int64
+	err = pgx.BeginFunc(r.Context(), p.db.Pool(), func(tx pgx.Tx) error {
+		if _, err := tx.Exec(r.Context(), `UPDATE policy_subscriptions SET priority = $2, auto_apply = $3, excludes = $4 WHERE id = $1`,
+			row.ID, row.Priority, row.AutoApply, row.Excludes); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(r.Context(), `INSERT INTO audit_log (actor, action, target, detail) VALUES ($1, 'subscription.update', $2, $3)`,
+			c.who, row.ID, detail); err != nil {
+			return err
+		}
+		var err error
+		version, err = pg.BumpPolicyVersion(r.Context(), tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	p.requestSync()
+	row.State = nil
+	writeJSON(w, http.StatusOK, p.changed(r.Context(), map[string]any{"subscription": row, "note": "a sync starts now and applies the new settings"}, version))
+	return nil
 }

@@ -184,6 +184,29 @@ func TestPalisadeAdminAPI(t *testing.T) {
 	if n.palisade(t, "GET", "/subscriptions", tok, "", &subs); len(subs.Subscriptions) != 1 {
 		t.Fatalf("subscriptions: %+v", subs)
 	}
+	// Update in place: excluding the domain lifts the list's block of it
+	// at the next sync.
+	var upd struct {
+		Subscription struct {
+			Priority  int      `json:"priority"`
+			AutoApply bool     `json:"auto_apply"`
+			Excludes  []string `json:"excludes"`
+		} `json:"subscription"`
+	}
+	if st := n.palisade(t, "PUT", "/subscriptions/tier0", tok, `{"priority": 5, "auto_apply": true, "excludes": ["Listed.Test"]}`, &upd); st != 200 ||
+		upd.Subscription.Priority != 5 || !upd.Subscription.AutoApply || len(upd.Subscription.Excludes) != 1 || upd.Subscription.Excludes[0] != "listed.test" {
+		t.Fatalf("update: %d %+v", st, upd)
+	}
+	if st := n.palisade(t, "PUT", "/subscriptions/tier0", tok, `{"excludes": ["not a domain"]}`, &e); st != 422 || !strings.Contains(e.Error, "excludes") {
+		t.Fatalf("bad update: %d %+v", st, e)
+	}
+	if st := n.palisade(t, "PUT", "/subscriptions/nope", tok, `{"priority": 1}`, &e); st != 404 {
+		t.Fatalf("update of an unknown subscription: %d", st)
+	}
+	n.palisade(t, "POST", "/subscriptions/sync", tok, "", nil)
+	if st := n.signedPost(t, "listed.test", key, 4); st == http.StatusUnavailableForLegalReasons {
+		t.Fatal("listed.test is still refused after the subscription excluded it")
+	}
 	if st := n.palisade(t, "DELETE", "/subscriptions/tier0", tok, "", nil); st != 200 {
 		t.Fatalf("unsubscribe: %d", st)
 	}
