@@ -122,11 +122,14 @@ func TestConsoleEndToEndInChromium(t *testing.T) {
 		qs, err := n.data.PendingQuarantine(ctx, data.Page{Limit: 5})
 		return err == nil && len(qs) == 1
 	})
-	plain, err := n.data.GetAccountByUsername(ctx, "plain", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := &data.Report{TargetAccountID: plain.ID, Comment: "posting spam links", Category: data.ReportSpam}
+	// A post someone reports, stored as accepted.
+	peer.send(t, netAddr(n.public), "palisade.test", peer.actor, publicNote(peer.actor, "reported", "<p>cheap followers at <a href=\"https://spam.example/\">spam.example</a></p>"))
+	var reported *data.Status
+	waitFor(t, "the reported post to be stored", func() bool {
+		reported, err = n.data.GetStatusByURI(ctx, peer.actor+"/notes/reported")
+		return err == nil
+	})
+	rep := &data.Report{TargetAccountID: reported.AccountID, StatusIDs: []int64{reported.ID}, Comment: "posting spam links", Category: data.ReportSpam}
 	if _, err := n.data.InsertReport(ctx, rep); err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +167,9 @@ func TestConsoleEndToEndInChromium(t *testing.T) {
 	}
 	if got := res.Seen["plainStatus"]; got != float64(http.StatusForbidden) {
 		t.Errorf("non-moderator sign-in answered %v, want 403", got)
+	}
+	if rt := fmt.Sprint(res.Seen["reportText"]); !strings.Contains(rt, "cheap followers at spam.example") || !strings.Contains(rt, "posting spam links") {
+		t.Errorf("the report page showed %q, want the comment and the reported post", rt)
 	}
 	if !strings.Contains(fmt.Sprint(res.Seen["heldText"]), "held for review please") {
 		t.Errorf("the held post rendered as %q", res.Seen["heldText"])
