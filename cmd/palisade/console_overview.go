@@ -35,6 +35,8 @@ type ingressSample struct {
 	at       time.Time
 	accepted float64            // stage="queue", reason="accepted"
 	refused  map[string]float64 // everything that did not get in, by reason
+	// Gauges at that time, for the health charts.
+	queueDepth, deliveryPending float64
 }
 
 // trafficSampler keeps the ingress counters of the last day.
@@ -66,7 +68,19 @@ func (t *trafficSampler) sample(g prometheus.Gatherer) {
 		return
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "palisade_ingress_requests_total" {
+		switch mf.GetName() {
+		case "palisade_queue_depth":
+			for _, m := range mf.GetMetric() {
+				s.queueDepth += m.GetGauge().GetValue()
+			}
+			continue
+		case "palisade_delivery_pending":
+			for _, m := range mf.GetMetric() {
+				s.deliveryPending += m.GetGauge().GetValue()
+			}
+			continue
+		case "palisade_ingress_requests_total":
+		default:
 			continue
 		}
 		for _, m := range mf.GetMetric() {
@@ -132,6 +146,19 @@ func (t *trafficSampler) minuteSeries(now time.Time) (acc, ref []int) {
 		acc, ref = append(acc, int(b.accepted-a.accepted)), append(ref, int(r))
 	}
 	return acc, ref
+}
+
+// gaugeSeries returns the queue depth and pending deliveries of each
+// sample over the last hour, oldest first.
+func (t *trafficSampler) gaugeSeries(now time.Time) (queue, pending []int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.samples {
+		if now.Sub(s.at) <= time.Hour {
+			queue, pending = append(queue, int(s.queueDepth)), append(pending, int(s.deliveryPending))
+		}
+	}
+	return queue, pending
 }
 
 // trafficStats is what the decision log says about the last day.
@@ -383,22 +410,23 @@ type healthRow struct {
 }
 
 type overviewPage struct {
-	Stats                   trafficStats
-	DecisionsChart          template.HTML
-	HourReasons, DayReasons template.HTML
-	TopRules                template.HTML
-	IngressHour, IngressDay template.HTML
-	IngressSpark            template.HTML
-	IngressRefusedSpark     template.HTML
-	IngressCovered          string
-	AccHour, RefHour        int
-	AccDay, RefDay, HeldDay int
-	IngAccHour, IngRefHour  int
-	IngAccDay, IngRefDay    int
-	Health                  []healthRow
-	QueueLag                template.HTML
-	PendingReports, Held    int
-	UnhealthyHosts          []hostView
+	Stats                    trafficStats
+	DecisionsChart           template.HTML
+	HourReasons, DayReasons  template.HTML
+	TopRules                 template.HTML
+	IngressHour, IngressDay  template.HTML
+	IngressSpark             template.HTML
+	IngressRefusedSpark      template.HTML
+	IngressCovered           string
+	AccHour, RefHour         int
+	AccDay, RefDay, HeldDay  int
+	IngAccHour, IngRefHour   int
+	IngAccDay, IngRefDay     int
+	Health                   []healthRow
+	QueueSpark, PendingSpark template.HTML
+	QueueLag                 template.HTML
+	PendingReports, Held     int
+	UnhealthyHosts           []hostView
 }
 
 func (c *console) getOverview(w http.ResponseWriter, r *http.Request, s *consoleSession) error {
@@ -422,6 +450,9 @@ func (c *console) getOverview(w http.ResponseWriter, r *http.Request, s *console
 	pd.IngressSpark = sparkline(sa, 240, 32, "accepted per minute, last hour")
 	pd.IngressRefusedSpark = sparkline(sr, 240, 32, "refused per minute, last hour")
 	pd.Health, pd.QueueLag = c.health()
+	qs, ps := c.traffic.gaugeSeries(now)
+	pd.QueueSpark = sparkline(qs, 240, 32, "inbound queue depth, last hour")
+	pd.PendingSpark = sparkline(ps, 240, 32, "deliveries pending, last hour")
 	if qs, err := c.n.data.PendingQuarantine(r.Context(), data.Page{Limit: 200}); err == nil {
 		pd.Held = len(qs)
 	}
