@@ -493,7 +493,16 @@ func (c *console) getRuleFile(w http.ResponseWriter, r *http.Request, s *console
 func (c *console) postRuleFile(w http.ResponseWriter, r *http.Request, s *consoleSession) error {
 	pd := ruleFilePage{Name: strings.TrimSpace(r.PostFormValue("name")), Body: strings.ReplaceAll(r.PostFormValue("body"), "\r\n", "\n"),
 		New: r.PostFormValue("new") == "1"}
-	err := c.call(r.Context(), s, "PUT", "/admin/v1/rulefiles/"+url.PathEscape(pd.Name), []byte(pd.Body), nil)
+	var err error
+	if pd.New && ruleFileNameRe.MatchString(pd.Name) {
+		// A new file must not silently replace a stored one.
+		if c.call(r.Context(), s, "GET", "/admin/v1/rulefiles/"+url.PathEscape(pd.Name), nil, nil) == nil {
+			err = cerrf(http.StatusConflict, "a rule file named %s is already stored: edit it from the rules page, or choose another name", pd.Name)
+		}
+	}
+	if err == nil {
+		err = c.call(r.Context(), s, "PUT", "/admin/v1/rulefiles/"+url.PathEscape(pd.Name), []byte(pd.Body), nil)
+	}
 	if err != nil {
 		ce := asConsoleError(err)
 		if ce.Status >= 500 {

@@ -554,6 +554,9 @@ func TestConsolePagesDriveTheAdminAPI(t *testing.T) {
 	if resp, body = mod.post("/console/rules/file", url.Values{"csrf": {csrf}, "new": {"1"}, "name": {"mine.yaml"}, "body": {fixed}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("good rule file: %d\n%s", resp.StatusCode, body)
 	}
+	if resp, body = mod.post("/console/rules/file", url.Values{"csrf": {csrf}, "new": {"1"}, "name": {"mine.yaml"}, "body": {"version: 1\nrules: []\n"}}); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "already stored") {
+		t.Fatalf("a new file over a stored one: %d, want 422 saying it exists\n%s", resp.StatusCode, body)
+	}
 	if _, body = mod.get("/console/rules"); !strings.Contains(body, `id="rule-typo"`) || !strings.Contains(body, "/console/rules/file?name=mine.yaml") {
 		t.Fatalf("the new rule is not in the chain:\n%s", body)
 	}
