@@ -453,8 +453,9 @@ func applyEnv(cfg *Config, environ []string) error {
 	})
 	for k := range vars {
 		// PALISADE_CONFIG names the file; PALISADE_TEST_* belong to the test
-		// helpers (e.g. PALISADE_TEST_DATABASE_URL).
-		if !known[k] && k != "PALISADE_CONFIG" && !strings.HasPrefix(k, "PALISADE_TEST_") {
+		// helpers (e.g. PALISADE_TEST_DATABASE_URL), PALISADE_ARTIFACTS to
+		// CI (where tests write screenshots).
+		if !known[k] && k != "PALISADE_CONFIG" && k != "PALISADE_ARTIFACTS" && !strings.HasPrefix(k, "PALISADE_TEST_") {
 			errs = append(errs, fmt.Errorf("config: environment %s names no configuration key (see palisade config defaults)", k))
 		}
 	}
