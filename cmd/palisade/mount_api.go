@@ -45,12 +45,9 @@ func startAPI(ctx context.Context, n *node, _ *http.ServeMux) (func(), error) {
 		ClientIP: func(r *http.Request) string { return clientIP(r, trusted) },
 		Logger:   n.log.With("component", "api"),
 	}
-	// The public listener refuses bodies over ingress.max_body before any
-	// handler runs; announce (and enforce) that as the upload limit, less
-	// room for the multipart framing, so apps resize before uploading.
-	if mb := int64(n.cfg.Ingress.MaxBody) - 64<<10; mb > 0 && mb < 16<<20 {
-		o.MaxUploadBytes = mb
-	}
+	// The public listener reads bodies up to publicMaxBody (the ingress
+	// keeps inbox POSTs to ingress.max_body): uploads get the API's 16 MiB.
+	o.MaxUploadBytes = publicMaxBody - 1<<20
 	if n.consumer != nil {
 		o.Resolve = n.resolveAccount
 		o.ResolveURL = func(ctx context.Context, u string) (*data.Account, *data.Status, error) {

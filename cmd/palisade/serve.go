@@ -229,10 +229,12 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 	}
 
 	srv := &fasthttp.Server{
-		Name:                          "palisade",
-		Handler:                       n.ingress.Handler(n.publicFallback),
-		ErrorHandler:                  n.ingress.ErrorHandler,
-		MaxRequestBodySize:            int(cfg.Ingress.MaxBody),
+		Name:         "palisade",
+		Handler:      n.ingress.Handler(n.publicFallback),
+		ErrorHandler: n.ingress.ErrorHandler,
+		// Media uploads of the client API need more than an inbox POST;
+		// the ingress still refuses inbox bodies over ingress.max_body.
+		MaxRequestBodySize:            max(int(cfg.Ingress.MaxBody), publicMaxBody),
 		ReadTimeout:                   30 * time.Second,
 		WriteTimeout:                  30 * time.Second,
 		IdleTimeout:                   2 * time.Minute,
@@ -291,6 +293,10 @@ func serve(ctx context.Context, cfg Config, hooks *serveHooks) (err error) {
 	log.Info("stopped")
 	return nil
 }
+
+// publicMaxBody is the largest request body the public listener reads: a
+// 16 MiB media upload (the client API's limit) and its multipart framing.
+const publicMaxBody = 17 << 20
 
 // publicFallback serves what is not an inbox from n.public.
 func (n *node) publicFallback(ctx *fasthttp.RequestCtx) { n.publicHTTP(ctx) }

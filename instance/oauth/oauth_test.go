@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/palisade-fedi/palisade/instance/accounts"
@@ -37,6 +38,7 @@ type env struct {
 	oauth *oauth.Server
 	store *data.Store
 	accts *accounts.Service
+	pool  *pgxpool.Pool
 }
 
 func newEnv(t testing.TB, o oauth.Options) *env {
@@ -52,7 +54,7 @@ func newEnv(t testing.TB, o oauth.Options) *env {
 		t.Fatal(err)
 	}
 	s.Register(mux)
-	return &env{t: t, srv: srv, oauth: s, store: store, accts: accounts.New(store, srv.URL, nil)}
+	return &env{t: t, srv: srv, oauth: s, store: store, accts: accounts.New(store, srv.URL, nil), pool: db.Pool()}
 }
 
 const password = "correct horse battery"
@@ -489,6 +491,21 @@ func TestPasswordAndClientCredentials(t *testing.T) {
 	g, err := e.grantOf(tr.AccessToken)
 	if err != nil || g.AccountID != mod.ID || g.Role != "moderator" || !g.Allows("admin:read:reports") || g.Allows("admin:read:accounts") || g.Allows("admin:write:reports") {
 		t.Fatalf("grant %+v %v", g, err)
+	}
+	// A token's use is recorded (at most hourly), for the admin's view.
+	waitUsed := time.Now().Add(10 * time.Second)
+	for {
+		var used int
+		if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM oauth_tokens WHERE id = $1 AND last_used_at IS NOT NULL`, g.TokenID).Scan(&used); err != nil {
+			t.Fatal(err)
+		}
+		if used == 1 {
+			break
+		}
+		if time.Now().After(waitUsed) {
+			t.Fatal("the token's last use was not recorded")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	// The handle forms people type sign in too: @name and name@host.
 	host := strings.TrimPrefix(e.srv.URL, "http://")

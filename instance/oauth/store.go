@@ -207,7 +207,7 @@ func (s *Server) tokenByDigest(ctx context.Context, digest []byte) (*tokenRow, e
 // token so reads do not turn into writes.
 func (s *Server) touchToken(ctx context.Context, id int64, now time.Time) {
 	_, err := s.pool.Exec(ctx, `UPDATE oauth_tokens SET last_used_at = $2 WHERE id = $1
-		AND (last_used_at IS NULL OR last_used_at < $2 - interval '1 hour')`, id, now)
+		AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 hour')`, id, now)
 	if err != nil {
 		s.log.Warn("oauth: recording token use", "token", id, "err", err)
 	}
