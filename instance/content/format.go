@@ -57,7 +57,8 @@ var paragraphBreak = regexp.MustCompile(`\n[ \t]*\n\s*`)
 const displayLimit = 30
 
 // Format renders a local user's plain-text post as HTML for host (the
-// instance's domain, for hashtag links https://HOST/tags/NAME). resolve,
+// instance's domain, for hashtag links https://HOST/tags/NAME; or its base
+// URL, "http://HOST:PORT" on test networks, for BASE/tags/NAME). resolve,
 // if not nil, is called once per distinct mention with its Acct and
 // returns the link for it; an unresolved mention stays plain text.
 func Format(text string, resolve func(mention string) (href string, ok bool), host string) Formatted {
@@ -66,7 +67,11 @@ func Format(text string, resolve func(mention string) (href string, ok bool), ho
 	if text == "" {
 		return f
 	}
-	st := formatState{f: &f, resolve: resolve, host: host, mentions: map[string]int{}}
+	base := host
+	if !strings.HasPrefix(base, "https://") && !strings.HasPrefix(base, "http://") {
+		base = "https://" + host
+	}
+	st := formatState{f: &f, resolve: resolve, host: strings.TrimRight(base, "/"), mentions: map[string]int{}}
 	var b strings.Builder
 	for _, para := range paragraphBreak.Split(text, -1) {
 		b.WriteString("<p>")
@@ -199,6 +204,6 @@ func (st *formatState) hashtag(b *strings.Builder, name string) {
 	if !seen {
 		st.f.Hashtags = append(st.f.Hashtags, norm)
 	}
-	b.WriteString(`<a href="https://` + html.EscapeString(st.host) + `/tags/` + html.EscapeString(url.PathEscape(norm)) +
+	b.WriteString(`<a href="` + html.EscapeString(st.host) + `/tags/` + html.EscapeString(url.PathEscape(norm)) +
 		`" class="mention hashtag" rel="tag">#<span>` + html.EscapeString(name) + `</span></a>`)
 }

@@ -24,3 +24,14 @@ func TestFormatMentionWithPort(t *testing.T) {
 		t.Errorf("html = %s", f.HTML)
 	}
 }
+
+// Hashtag links follow the instance's base URL when one is given (http
+// and a port on test networks), and default to https for a bare host.
+func TestFormatHashtagBase(t *testing.T) {
+	if h := Format("#Go", nil, "http://127.0.0.1:8080").HTML; !strings.Contains(h, `href="http://127.0.0.1:8080/tags/go"`) {
+		t.Errorf("with a base URL: %s", h)
+	}
+	if h := Format("#Go", nil, "social.example").HTML; !strings.Contains(h, `href="https://social.example/tags/go"`) {
+		t.Errorf("with a host: %s", h)
+	}
+}

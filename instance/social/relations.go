@@ -332,7 +332,7 @@ func (s *Service) UpdateProfile(ctx context.Context, accountID int64, p ProfileP
 		}
 		html := ""
 		if *p.Note != "" {
-			html = content.Format(*p.Note, nil, hostOnly(s.host)).HTML
+			html = content.Format(*p.Note, nil, s.base).HTML
 		}
 		u.Note = &html
 	}
@@ -347,7 +347,7 @@ func (s *Service) UpdateProfile(ctx context.Context, accountID int64, p ProfileP
 			}
 			// Values are plain text: escape them (and link URLs) the way
 			// statuses are formatted, without paragraphs.
-			v := content.Format(f.Value, nil, hostOnly(s.host)).HTML
+			v := content.Format(f.Value, nil, s.base).HTML
 			v = trimParagraph(v)
 			fs = append(fs, data.Field{Name: f.Name, Value: v})
 		}

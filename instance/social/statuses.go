@@ -107,7 +107,7 @@ func (s *Service) format(ctx context.Context, st *data.Store, text string) (cont
 		}
 		found[strings.ToLower(acct)] = a
 		return firstNonEmpty(a.URL, a.URI), true
-	}, hostOnly(s.host))
+	}, s.base)
 	var out []*data.Account
 	seen := map[int64]bool{}
 	for _, m := range f.Mentions {
