@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"time"
 
 	"github.com/palisade-fedi/palisade/instance/content"
@@ -318,6 +319,16 @@ func pollToAPI(st *data.Status) *Poll {
 		out.Options = append(out.Options, PollOption{Title: o.Title, VotesCount: &n})
 	}
 	return out
+}
+
+// writeStatus answers with one status as viewer sees it (404 when the
+// viewer may not see it).
+func (a *API) writeStatus(ctx context.Context, w http.ResponseWriter, viewer *data.Account, st *data.Status) error {
+	out, err := a.statusToAPIOne(ctx, viewer, st)
+	if err != nil {
+		return err
+	}
+	return ok(w, out)
 }
 
 // statusToAPIOne renders one status (404 when the viewer may not see it).

@@ -154,11 +154,7 @@ func (a *API) postStatus(w http.ResponseWriter, r *http.Request, c *call) error 
 		} else if prev != 0 {
 			st, err := a.st.GetStatus(ctx, prev)
 			if err == nil && st.DeletedAt == nil {
-				out, err := a.statusToAPIOne(ctx, c.viewer, st)
-				if err != nil {
-					return err
-				}
-				return ok(w, out)
+				return a.writeStatus(ctx, w, c.viewer, st)
 			}
 		}
 	}
@@ -185,11 +181,7 @@ func (a *API) postStatus(w http.ResponseWriter, r *http.Request, c *call) error 
 			return err
 		}
 	}
-	out, err := a.statusToAPIOne(ctx, c.viewer, st)
-	if err != nil {
-		return err
-	}
-	return ok(w, out)
+	return a.writeStatus(ctx, w, c.viewer, st)
 }
 
 func (a *API) getStatus(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -201,11 +193,7 @@ func (a *API) getStatus(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	out, err := a.statusToAPIOne(r.Context(), c.viewer, st)
-	if err != nil {
-		return err
-	}
-	return ok(w, out)
+	return a.writeStatus(r.Context(), w, c.viewer, st)
 }
 
 // maxContext bounds each side of a thread.
@@ -311,11 +299,7 @@ func (a *API) editStatus(w http.ResponseWriter, r *http.Request, c *call) error 
 	if err != nil {
 		return err
 	}
-	out, err := a.statusToAPIOne(ctx, c.viewer, st)
-	if err != nil {
-		return err
-	}
-	return ok(w, out)
+	return a.writeStatus(ctx, w, c.viewer, st)
 }
 
 func sameMedia(idList []int64, media []data.MediaAttachment) bool {
@@ -447,11 +431,7 @@ func (a *API) statusAction(fn func(ctx context.Context, c *call, id int64) error
 		if st, err = a.st.GetStatus(ctx, id); err != nil {
 			return err
 		}
-		out, err := a.statusToAPIOne(ctx, c.viewer, st)
-		if err != nil {
-			return err
-		}
-		return ok(w, out)
+		return a.writeStatus(ctx, w, c.viewer, st)
 	}
 }
 
@@ -472,11 +452,7 @@ func (a *API) reblog(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	out, err := a.statusToAPIOne(ctx, c.viewer, b)
-	if err != nil {
-		return err
-	}
-	return ok(w, out)
+	return a.writeStatus(ctx, w, c.viewer, b)
 }
 
 func (a *API) markedList(list func(ctx context.Context, id int64, p data.Page) ([]data.MarkedStatus, error)) handlerFunc {
