@@ -68,6 +68,25 @@ const (
 	hi = 0x8080808080808080
 )
 
+// skipPlain8 advances i over b eight bytes at a time while none of them is
+// a quote, a backslash, a control character or a byte >= 0x80, and returns
+// the index of the first such byte (or of the last, shorter-than-eight
+// tail). The lowest flagged byte of a word is a true hit: borrows only
+// create false flags above a real one.
+func skipPlain8(b []byte, i int) int {
+	for i+8 <= len(b) {
+		w := binary.LittleEndian.Uint64(b[i:])
+		q := w ^ (lo * '"')
+		e := w ^ (lo * '\\')
+		m := ((q - lo) &^ q) | ((e - lo) &^ e) | ((w - lo*0x20) &^ w) | w
+		if m &= hi; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	return i
+}
+
 // plain marks bytes that need no attention inside a string.
 var plain = func() (t [256]bool) {
 	for c := 0x20; c < 0x80; c++ {
@@ -86,19 +105,7 @@ func (s *scanner) str() (start, end int, esc bool, err error) {
 		i := s.i
 		// Eight bytes at a time: most of an activity is long runs of plain
 		// ASCII inside strings (content, URLs, signatures).
-		for i+8 <= len(b) {
-			w := binary.LittleEndian.Uint64(b[i:])
-			q := w ^ (lo * '"')
-			e := w ^ (lo * '\\')
-			m := ((q - lo) &^ q) | ((e - lo) &^ e) | ((w - lo*0x20) &^ w) | w
-			if m &= hi; m != 0 {
-				// The lowest flagged byte is a true hit: borrows only
-				// create false flags above a real one.
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
+		i = skipPlain8(b, i)
 		for i < len(b) && plain[b[i]] {
 			i++
 		}

@@ -1,8 +1,6 @@
 package activity
 
 import (
-	"encoding/binary"
-	"math/bits"
 	"strings"
 	"sync"
 	"unicode/utf16"
@@ -231,10 +229,6 @@ func hasLit(b []byte, i int, lit string) bool {
 	return len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit
 }
 
-const (
-	lo8 = 0x0101010101010101
-	hi8 = 0x8080808080808080
-)
 
 // scanString scans a string body starting just after its opening quote and
 // returns the index just past the closing quote and fEsc/fHigh flags. As
@@ -243,19 +237,7 @@ const (
 func scanString(b []byte, i int) (end int, flags byte, ok bool) {
 	for {
 		// Eight bytes at a time over plain ASCII runs (content, URLs).
-		for i+8 <= len(b) {
-			w := binary.LittleEndian.Uint64(b[i:])
-			q := w ^ (lo8 * '"')
-			e := w ^ (lo8 * '\\')
-			m := ((q - lo8) &^ q) | ((e - lo8) &^ e) | ((w - lo8*0x20) &^ w) | w
-			if m &= hi8; m != 0 {
-				// The lowest flagged byte is a true hit: borrows only
-				// create false flags above a real one.
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
+		i = skipPlain8(b, i)
 		if i >= len(b) {
 			return 0, 0, false
 		}
