@@ -229,7 +229,6 @@ func hasLit(b []byte, i int, lit string) bool {
 	return len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit
 }
 
-
 // scanString scans a string body starting just after its opening quote and
 // returns the index just past the closing quote and fEsc/fHigh flags. As
 // encoding/json, it refuses control characters and bad escapes and
