@@ -36,32 +36,7 @@ func startClientAPINode(t *testing.T) *fedNode {
 	cfg.Database.URL = pgtest.URL(t)
 	cfg.Fed = FedConfig{AllowPrivateAddresses: true, AllowHTTP: true, Scheme: "http"}
 	cfg.Instance.Name = "Palisade API test"
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	got := make(chan *node, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, &serveHooks{node: func(n *node) { got <- n }}) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("node: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Errorf("node did not stop")
-		}
-	})
-	var n *node
-	select {
-	case n = <-got:
-	case err := <-done:
-		t.Fatalf("node: %v", err)
-	case <-time.After(90 * time.Second):
-		t.Fatalf("node did not start")
-	}
+	n := startServe(t, cfg).n
 	// The hook fires before the listener accepts: wait for it.
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		resp, err := http.Get("http://" + host + "/api/v1/instance")

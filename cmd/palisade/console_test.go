@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -76,38 +75,13 @@ func startConsoleNode(t *testing.T, edit ...func(*Config)) *consoleNode {
 	for _, e := range edit {
 		e(&cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan [2]net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, &serveHooks{ready: func(p, a net.Addr) { addrs <- [2]net.Addr{p, a} }})
-	}()
-	n := &consoleNode{dbURL: cfg.Database.URL, dataDir: cfg.DataDir}
+	s := startServe(t, cfg)
+	n := &consoleNode{dbURL: cfg.Database.URL, dataDir: cfg.DataDir, public: s.public.String(), admin: s.admin.String()}
 	t.Cleanup(func() {
 		if n.pool != nil {
 			n.pool.Close()
 		}
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v after stop", err)
-			}
-		case <-time.After(40 * time.Second):
-			t.Error("serve did not stop")
-		}
 	})
-	select {
-	case a := <-addrs:
-		n.public, n.admin = a[0].String(), a[1].String()
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(90 * time.Second):
-		t.Fatal("serve did not become ready")
-	}
 	pool, err := pgxpool.New(context.Background(), cfg.Database.URL)
 	if err != nil {
 		t.Fatal(err)

@@ -25,40 +25,8 @@ import (
 // function that stops it and checks it returned cleanly.
 func runServe(t *testing.T, cfg Config) (admin net.Addr, stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan [2]net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, &serveHooks{ready: func(p, a net.Addr) { addrs <- [2]net.Addr{p, a} }})
-	}()
-	select {
-	case a := <-addrs:
-		admin = a[1]
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve: %v", err)
-	case <-time.After(60 * time.Second):
-		cancel()
-		t.Fatal("serve did not become ready")
-	}
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v after stop", err)
-			}
-		case <-time.After(40 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}
-	t.Cleanup(stop)
-	return admin, stop
+	s := startServe(t, cfg)
+	return s.admin, s.stop
 }
 
 // storedInstanceKeys returns the instance_keys rows named "instance".

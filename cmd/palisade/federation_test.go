@@ -37,33 +37,8 @@ func startFedNode(t *testing.T, ip string, authorizedFetch bool) *fedNode {
 	cfg.Database.URL = pgtest.URL(t)
 	cfg.Fed = FedConfig{AllowPrivateAddresses: true, AllowHTTP: true, Scheme: "http"}
 	cfg.Instance.AuthorizedFetch = authorizedFetch
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	got := make(chan *node, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, &serveHooks{node: func(n *node) { got <- n }}) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("node %s: %v", host, err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Errorf("node %s did not stop", host)
-		}
-	})
-	select {
-	case n := <-got:
-		return &fedNode{n: n, host: host}
-	case err := <-done:
-		t.Fatalf("node %s: %v", host, err)
-	case <-time.After(90 * time.Second):
-		t.Fatalf("node %s did not start", host)
-	}
-	return nil
+	n := startServe(t, cfg).n
+	return &fedNode{n: n, host: host}
 }
 
 func freePortOn(ip string) (int, error) {

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -53,36 +52,8 @@ func startAPINode(t *testing.T, tweak func(*Config)) *apiNode {
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan [2]net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, &serveHooks{ready: func(p, a net.Addr) { addrs <- [2]net.Addr{p, a} }})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v after stop", err)
-			}
-		case <-time.After(40 * time.Second):
-			t.Error("serve did not stop")
-		}
-	})
-	n := &apiNode{cfg: cfg}
-	select {
-	case a := <-addrs:
-		n.public = a[0].String()
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("serve did not become ready")
-	}
-	db, err := pg.Open(ctx, cfg.Database.URL, pg.Options{MaxConns: 2})
+	n := &apiNode{cfg: cfg, public: startServe(t, cfg).public.String()}
+	db, err := pg.Open(context.Background(), cfg.Database.URL, pg.Options{MaxConns: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,38 +110,11 @@ func startNodeWith(t *testing.T, tweak func(*Config)) *observedNode {
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan [2]net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, &serveHooks{ready: func(p, a net.Addr) { addrs <- [2]net.Addr{p, a} }})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v after stop", err)
-			}
-		case <-time.After(40 * time.Second):
-			t.Error("serve did not stop")
-		}
-	})
+	s := startServe(t, cfg)
 	// Batches start at numbers not ending in 0 or 5: a short run's
 	// duplicates replay its first accept (relay/loadgen), which must pass
 	// obs-reject-fives to be recorded, or no duplicate ever ends at dedup.
-	n := &observedNode{next: 1}
-	select {
-	case a := <-addrs:
-		n.public, n.admin = a[0].String(), a[1].String()
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("serve did not become ready")
-	}
+	n := &observedNode{next: 1, public: s.public.String(), admin: s.admin.String()}
 	fleet, err := loadgen.NewFleet(2, 6, 0, nil)
 	if err != nil {
 		t.Fatal(err)
