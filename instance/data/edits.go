@@ -15,17 +15,16 @@ type EditExtras struct {
 	Mentions []Mention
 }
 
-// ReplaceRemoteExtras makes status id's hashtags and attachments exactly
+// ReplaceRemoteExtras makes status st's hashtags and attachments exactly
 // e's and adds e's mentions (a mention is never withdrawn: its
 // notification went out), returning the accounts mentioned for the first
-// time, to be notified. Call it in the transaction of the edit it follows.
-// A local status is Forbidden: local edits go through the service layer.
-func (s *Store) ReplaceRemoteExtras(ctx context.Context, id int64, e EditExtras) (newMentions []int64, err error) {
+// time, to be notified. st is the status as GetStatus or GetStatusByURI
+// read it (with its mentions) in the transaction of the edit this
+// follows. A local status is Forbidden: local edits go through the
+// service layer.
+func (s *Store) ReplaceRemoteExtras(ctx context.Context, st *Status, e EditExtras) (newMentions []int64, err error) {
 	const op = "replace status extras"
-	st, err := s.GetStatus(ctx, id)
-	if err != nil {
-		return nil, err
-	}
+	id := st.ID
 	if st.Local {
 		return nil, errorf(op, Forbidden, "status %d is local", id)
 	}

@@ -348,7 +348,7 @@ func (c *Consumer) applyUpdate(ctx context.Context, tx *data.Store, it *item, ef
 	}
 	// The edit replaces the hashtags and attachments and may mention
 	// someone new, who is notified as for a new post.
-	fresh, err := tx.ReplaceRemoteExtras(ctx, cur.ID, data.EditExtras{Tags: st.Tags, Media: st.Media, Mentions: st.Mentions})
+	fresh, err := tx.ReplaceRemoteExtras(ctx, cur, data.EditExtras{Tags: st.Tags, Media: st.Media, Mentions: st.Mentions})
 	if err != nil {
 		return err
 	}
