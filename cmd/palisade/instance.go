@@ -28,6 +28,11 @@ func (r engineRef) Enqueue(activity []byte, actor string, inboxes []string) erro
 	return r.n.engine.Enqueue(activity, actor, inboxes)
 }
 
+// pollMinExpiry lowers the shortest poll members may create. Zero (the
+// default, and the only value outside tests) keeps Mastodon's 5 minutes;
+// the federation test sets it in an init to see a poll end.
+var pollMinExpiry time.Duration
+
 // newSocial builds the local side over the node's database. It runs before
 // the delivery engine starts, so the engine can sign as local accounts.
 func (n *node) newSocial() error {
@@ -38,6 +43,7 @@ func (n *node) newSocial() error {
 		Delivery:      engineRef{n},
 		InstanceActor: n.instance.id,
 		Logger:        n.log.With("component", "social"),
+		MinPollExpiry: pollMinExpiry,
 	})
 	if err != nil {
 		return err
@@ -48,7 +54,8 @@ func (n *node) newSocial() error {
 
 // startInstance runs the instance core once the engine and the key
 // resolver exist: the inbound consumer draining the gateway's queue into
-// Postgres, the outbox sweep redelivering what a crash interrupted, and
+// Postgres, the outbox sweep redelivering what a crash interrupted, the
+// job ending polls, and
 // the public documents (actors, statuses, WebFinger, NodeInfo) on
 // n.public. stop closes the consumer and waits for the sweep; the caller
 // MUST call it before closing the engine and the stores.
@@ -94,7 +101,7 @@ func (n *node) startInstance(ctx context.Context, eng *delivery.Engine) (stop fu
 	n.public.Handle("/", h)
 
 	ictx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 3)
 	if cfg.Instance.Enabled {
 		go func() {
 			defer func() { done <- struct{}{} }()
@@ -117,9 +124,14 @@ func (n *node) startInstance(ctx context.Context, eng *delivery.Engine) (stop fu
 		defer func() { done <- struct{}{} }()
 		n.social.RunRedeliver(ictx, time.Minute)
 	}()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		n.social.RunPolls(ictx, time.Minute)
+	}()
 	return func() {
 		cancel()
 		c.Close()
+		<-done
 		<-done
 		<-done
 	}, nil

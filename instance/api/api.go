@@ -210,11 +210,16 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call) error
 type access struct {
 	scope string // "" with user false: anyone, signed in or not
 	user  bool   // a token of a signed-in member
+	anon  bool   // no token is fine too; a token must have scope
 }
 
 func public() access                { return access{} }
 func user(scope string) access      { return access{scope: scope, user: true} }
 func appOrUser(scope string) access { return access{scope: scope} }
+
+// optional is Mastodon's "authorize if got token": anyone, but a token
+// given must carry scope.
+func optional(scope string) access { return access{scope: scope, anon: true} }
 
 // handle registers pattern on mux with the access it needs, rate limits
 // and the one error renderer.
@@ -252,7 +257,7 @@ func (a *API) authorize(r *http.Request, acc access) (*call, error) {
 	}
 	c := &call{id: id}
 	if id == nil {
-		if acc.user || acc.scope != "" {
+		if acc.user || (acc.scope != "" && !acc.anon) {
 			return nil, &apiError{status: http.StatusUnauthorized, msg: "The access token is invalid"}
 		}
 		return c, nil

@@ -345,7 +345,7 @@ func TestErrors(t *testing.T) {
 		{"bad reply id", "POST", "/api/v1/statuses", tokenOf(ac), "application/x-www-form-urlencoded", "status=x&in_reply_to_id=abc", 422, "in_reply_to_id"},
 		{"too long", "POST", "/api/v1/statuses", tokenOf(ac), "application/x-www-form-urlencoded", "status=" + strings.Repeat("a", 501), 422, "too long"},
 		{"foreign media", "POST", "/api/v1/statuses", tokenOf(ac), "application/json", `{"status":"x","media_ids":["123"]}`, 422, "media_ids"},
-		{"poll", "POST", "/api/v1/statuses", tokenOf(ac), "application/json", `{"status":"x","poll":{"options":["a","b"],"expires_in":600}}`, 422, "poll"},
+		{"poll too short", "POST", "/api/v1/statuses", tokenOf(ac), "application/json", `{"status":"x","poll":{"options":["a","b"],"expires_in":60}}`, 422, "poll[expires_in]"},
 		{"broken json", "POST", "/api/v1/statuses", tokenOf(ac), "application/json", `{"status":`, 400, "JSON"},
 		{"unknown status", "GET", "/api/v1/statuses/12345", "", "", "", 404, "Record not found"},
 		{"non-id status", "GET", "/api/v1/statuses/abc", "", "", "", 404, "Record not found"},

@@ -131,7 +131,8 @@ type renderSet struct {
 	targets  map[int64]*data.Status // boosted statuses
 	flags    map[int64]data.ViewerFlags
 	apps     map[int64]data.StatusApplication
-	hidden   map[int64]bool // accounts the viewer blocks or is blocked by, or mutes
+	hidden   map[int64]bool  // accounts the viewer blocks or is blocked by, or mutes
+	votes    map[int64][]int // the viewer's choices on the polls of the page
 }
 
 // statusesToAPI renders a page of statuses for viewer (nil: anonymous),
@@ -166,13 +167,16 @@ func (a *API) statusesToAPI(ctx context.Context, viewer *data.Account, sts []*da
 		return nil, err
 	}
 	idSet := map[int64]bool{}
-	var contentIDs []int64
+	var contentIDs, pollIDs []int64
 	for _, st := range sts {
 		idSet[st.AccountID] = true
 	}
 	for _, st := range content {
 		idSet[st.AccountID] = true
 		contentIDs = append(contentIDs, st.ID)
+		if len(st.Poll) > 0 {
+			pollIDs = append(pollIDs, st.ID)
+		}
 		for _, m := range st.Mentions {
 			idSet[m.AccountID] = true
 		}
@@ -194,6 +198,11 @@ func (a *API) statusesToAPI(ctx context.Context, viewer *data.Account, sts []*da
 		}
 		if rs.hidden, err = a.st.HiddenAccounts(ctx, viewer.ID, acctIDs); err != nil {
 			return nil, err
+		}
+		if len(pollIDs) > 0 {
+			if rs.votes, err = a.st.OwnVotes(ctx, viewer.ID, pollIDs); err != nil {
+				return nil, err
+			}
 		}
 	}
 	out := make([]Status, 0, len(sts))
@@ -275,7 +284,7 @@ func (a *API) statusToAPI(st *data.Status, viewer *data.Account, rs *renderSet) 
 		out.Tags = append(out.Tags, Tag{Name: t, URL: a.svc.TagURL(t)})
 	}
 	if len(st.Poll) > 0 {
-		out.Poll = pollToAPI(st)
+		out.Poll = a.pollToAPI(st, viewer, rs.votes[st.ID])
 	}
 	if viewer != nil {
 		f := rs.flags[st.ID]
@@ -293,30 +302,40 @@ func (a *API) statusToAPI(st *data.Status, viewer *data.Account, rs *renderSet) 
 	return out, true
 }
 
-// pollToAPI renders the poll column (see instance/federation's pollJSON).
-func pollToAPI(st *data.Status) *Poll {
-	var p struct {
-		Options []struct {
-			Title      string `json:"title"`
-			VotesCount int    `json:"votes_count"`
-		} `json:"options"`
-		Multiple    bool       `json:"multiple"`
-		ExpiresAt   *time.Time `json:"expires_at"`
-		VotersCount int        `json:"voters_count"`
-		Closed      bool       `json:"closed"`
-	}
-	if json.Unmarshal(st.Poll, &p) != nil {
+// pollToAPI renders the poll column of st for viewer (nil: anonymous),
+// whose choices on it are own. voted and own_votes are the viewer's (an
+// author has "voted" on its own poll, so apps offer no buttons there);
+// with hide_totals the counts are hidden from everyone else until the poll
+// ends.
+func (a *API) pollToAPI(st *data.Status, viewer *data.Account, own []int) *Poll {
+	p, err := data.ParsePoll(st.Poll)
+	if err != nil || p == nil {
 		return nil
 	}
 	out := &Poll{ID: ids.String(st.ID), ExpiresAt: timePtr(p.ExpiresAt), Multiple: p.Multiple, Options: []PollOption{},
 		Emojis: []Emoji{}, OwnVotes: []int{}}
-	out.Expired = p.Closed || (p.ExpiresAt != nil && p.ExpiresAt.Before(time.Now()))
-	vc := p.VotersCount
-	out.VotersCount = &vc
+	out.Expired = p.Ended(a.now())
+	mine := viewer != nil && viewer.ID == st.AccountID
+	hide := p.HideTotals && !out.Expired && !mine
+	if !hide {
+		vc := p.VotersCount
+		out.VotersCount = &vc
+	}
 	for _, o := range p.Options {
 		n := o.VotesCount
 		out.VotesCount += n
-		out.Options = append(out.Options, PollOption{Title: o.Title, VotesCount: &n})
+		opt := PollOption{Title: o.Title, VotesCount: &n}
+		if hide {
+			opt.VotesCount = nil
+		}
+		out.Options = append(out.Options, opt)
+	}
+	if hide {
+		out.VotesCount = 0
+	}
+	if viewer != nil {
+		out.Voted = mine || len(own) > 0
+		out.OwnVotes = append(out.OwnVotes, own...)
 	}
 	return out
 }

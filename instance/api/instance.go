@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/palisade-fedi/palisade/instance/data"
 	"github.com/palisade-fedi/palisade/instance/social"
@@ -19,6 +20,7 @@ import (
 func (a *API) Register(mux *http.ServeMux) {
 	a.registerAccounts(mux)
 	a.registerStatuses(mux)
+	a.registerPolls(mux)
 	a.registerTimelines(mux)
 	a.registerMedia(mux)
 	a.registerStreaming(mux)
@@ -109,11 +111,19 @@ func (a *API) instanceV1(w http.ResponseWriter, r *http.Request, c *call) error 
 			"statuses": map[string]any{"max_characters": social.MaxChars, "max_media_attachments": social.MaxMedia,
 				"characters_reserved_per_url": 23},
 			"media_attachments": a.mediaConfiguration(),
-			"polls": map[string]any{"max_options": 0, "max_characters_per_option": 0, "min_expiration": 0,
-				"max_expiration": 0},
+			"polls":             a.pollConfiguration(),
 		},
 		"contact_account": nil, "rules": []any{},
 	})
+}
+
+// pollConfiguration is configuration.polls: the limits POST
+// /api/v1/statuses applies to poll[...].
+func (a *API) pollConfiguration() map[string]any {
+	return map[string]any{
+		"max_options": social.MaxPollOptions, "max_characters_per_option": social.MaxPollOptionChars,
+		"min_expiration": int64(a.svc.MinPollExpiryOf() / time.Second), "max_expiration": int64(social.MaxPollExpiry / time.Second),
+	}
 }
 
 func (a *API) mediaConfiguration() map[string]any {
@@ -151,9 +161,8 @@ func (a *API) instanceV2(w http.ResponseWriter, r *http.Request, c *call) error 
 			"statuses": map[string]any{"max_characters": social.MaxChars, "max_media_attachments": social.MaxMedia,
 				"characters_reserved_per_url": 23},
 			"media_attachments": a.mediaConfiguration(),
-			"polls": map[string]any{"max_options": 0, "max_characters_per_option": 0, "min_expiration": 0,
-				"max_expiration": 0},
-			"translation": map[string]any{"enabled": false},
+			"polls":             a.pollConfiguration(),
+			"translation":       map[string]any{"enabled": false},
 		},
 		"registrations": map[string]any{"enabled": in.Registrations, "approval_required": false, "message": nil, "url": nil},
 		"api_versions":  map[string]int{"mastodon": 2},

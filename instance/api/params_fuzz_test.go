@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/palisade-fedi/palisade/instance/social"
 )
 
 // FuzzParseParams feeds request bodies in every encoding clients use
@@ -22,6 +24,11 @@ func FuzzParseParams(f *testing.F) {
 	f.Add("application/json", []byte(`[1,2]`), "")
 	f.Add("application/json", []byte(`{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":{"i":{"j":1}}}}}}}}}}`), "")
 	f.Add("multipart/form-data", []byte("description=x&focus=2,2"), "types[]=mention&exclude_types[]=follow")
+	f.Add("application/x-www-form-urlencoded", []byte("status=q&poll[options][]=a&poll[options][]=b&poll[expires_in]=300&poll[multiple]=true&poll[hide_totals]=0"), "")
+	f.Add("application/x-www-form-urlencoded", []byte("status=q&poll[options][]=a&poll[options][]=a&poll[expires_in]=99999999999999999999999"), "")
+	f.Add("application/json", []byte(`{"status":"q","poll":{"options":["a","b","c"],"expires_in":3e10,"multiple":"yes"}}`), "")
+	f.Add("application/json", []byte(`{"choices":[0,"2",-1]}`), "")
+	f.Add("application/x-www-form-urlencoded", []byte("choices[]=1&choices[]=1&choices=x"), "")
 	f.Fuzz(func(t *testing.T, ctype string, body []byte, query string) {
 		var req *http.Request
 		if ctype == "multipart/form-data" {
@@ -57,7 +64,9 @@ func FuzzParseParams(f *testing.F) {
 		}
 		_, err = p.page(20, MaxLimit)
 		check(err)
-		_, err = postParams(p)
+		_, err = postParams(p, social.MinPollExpiry)
+		check(err)
+		_, err = choiceParams(p)
 		check(err)
 		_, _, err = focusParam(p)
 		check(err)

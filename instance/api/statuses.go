@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/palisade-fedi/palisade/instance/data"
@@ -86,8 +88,9 @@ func (a *API) visible(ctx context.Context, viewer *data.Account, id int64) (*dat
 	return st, nil
 }
 
-// postParams reads a status's parameters.
-func postParams(p *params) (social.PostParams, error) {
+// postParams reads a status's parameters; minPoll is the shortest poll
+// accepted (the service's MinPollExpiryOf).
+func postParams(p *params, minPoll time.Duration) (social.PostParams, error) {
 	var pp social.PostParams
 	pp.Text = p.str("status")
 	pp.SpoilerText = p.str("spoiler_text")
@@ -115,8 +118,11 @@ func postParams(p *params) (social.PostParams, error) {
 	if len(pp.MediaIDs) > social.MaxMedia {
 		return pp, invalidParam("media_ids", "has %d entries: at most %d attachments", len(pp.MediaIDs), social.MaxMedia)
 	}
-	if len(p.list("poll[options]")) > 0 {
-		return pp, invalidParam("poll", "polls cannot be created on this server yet")
+	if pp.Poll, err = pollParams(p, minPoll); err != nil {
+		return pp, err
+	}
+	if pp.Poll != nil && len(pp.MediaIDs) > 0 {
+		return pp, invalidParam("media_ids", "cannot be given with a poll: a status has attachments or a poll, not both")
 	}
 	if p.has("scheduled_at") && p.str("scheduled_at") != "" {
 		return pp, invalidParam("scheduled_at", "scheduled statuses are not supported on this server")
@@ -130,13 +136,48 @@ func postParams(p *params) (social.PostParams, error) {
 	return pp, nil
 }
 
+// pollParams reads poll[options][], poll[expires_in] (seconds),
+// poll[multiple] and poll[hide_totals]; nil when no poll is given.
+func pollParams(p *params, minPoll time.Duration) (*social.PollParams, error) {
+	opts := p.list("poll[options]")
+	if len(opts) == 0 && p.str("poll[expires_in]") == "" {
+		return nil, nil
+	}
+	pp := &social.PollParams{Options: opts}
+	s := strings.TrimSpace(p.str("poll[expires_in]"))
+	if s == "" {
+		return nil, invalidParam("poll[expires_in]", "can't be blank: give the poll's duration in seconds")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(s, 64) // some clients send 300.0
+		if ferr != nil || f != f {
+			return nil, invalidParam("poll[expires_in]", "is not a number of seconds: %q", s)
+		}
+		n = int64(max(min(f, 1<<40), -1))
+	}
+	// Clamped before the conversion so a huge value cannot overflow into
+	// a valid duration; the check below refuses it.
+	pp.ExpiresIn = time.Duration(max(min(n, int64(social.MaxPollExpiry/time.Second)+1), -1)) * time.Second
+	if pp.Multiple, _, err = p.boolean("poll[multiple]"); err != nil {
+		return nil, err
+	}
+	if pp.HideTotals, _, err = p.boolean("poll[hide_totals]"); err != nil {
+		return nil, err
+	}
+	if e := social.CheckPollLimits(pp, minPoll); e != nil {
+		return nil, invalidParam("poll["+e.Field+"]", "%s", e.Msg)
+	}
+	return pp, nil
+}
+
 func (a *API) postStatus(w http.ResponseWriter, r *http.Request, c *call) error {
 	ctx := r.Context()
 	p, err := parseParams(r, maxBody)
 	if err != nil {
 		return err
 	}
-	pp, err := postParams(p)
+	pp, err := postParams(p, a.svc.MinPollExpiryOf())
 	if err != nil {
 		return err
 	}

@@ -452,6 +452,9 @@ type StatusEdit struct {
 	Sensitive   bool
 	MediaIDs    []int64
 	Poll        json.RawMessage
+	// KeepPoll leaves the stored poll as it is (a local edit of the text:
+	// the poll and its counts are not the edit's to change), ignoring Poll.
+	KeepPoll bool
 	// EditedAt is when this version was made (the Update's `updated`).
 	// For StatusEdits rows, it is when the version became current.
 	EditedAt time.Time
@@ -496,8 +499,8 @@ func (s *Store) EditStatus(ctx context.Context, id, accountID int64, e StatusEdi
 			return wrap(op, err, "")
 		}
 		if _, err := tx.q.Exec(ctx, `UPDATE statuses SET text = $2, content = $3, spoiler_text = $4, sensitive = $5,
-			poll = $6, edited_at = $7, updated_at = now() WHERE id = $1`,
-			id, e.Text, e.Content, e.SpoilerText, e.Sensitive, nullJSON(e.Poll), e.EditedAt); err != nil {
+			poll = CASE WHEN $8 THEN poll ELSE $6 END, edited_at = $7, updated_at = now() WHERE id = $1`,
+			id, e.Text, e.Content, e.SpoilerText, e.Sensitive, nullJSON(e.Poll), e.EditedAt, e.KeepPoll); err != nil {
 			return wrap(op, err, "")
 		}
 		applied = true

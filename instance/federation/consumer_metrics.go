@@ -40,6 +40,7 @@ const (
 	reasonNotPublic           = "not_public"
 	reasonAliasMissing        = "alias_missing"
 	reasonStaleEdit           = "stale_edit"
+	reasonVoteRefused         = "vote_refused" // a vote the poll does not take (ended, no such option, voted already)
 	reasonDatabase            = "database"
 )
 

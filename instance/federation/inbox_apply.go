@@ -30,7 +30,7 @@ func (c *Consumer) apply(ctx context.Context, tx *data.Store, items []*item, eff
 		if it.done {
 			continue
 		}
-		if !it.quar && it.act.Type == "Create" {
+		if !it.quar && it.act.Type == "Create" && !it.vote {
 			run = append(run, it)
 			continue
 		}
@@ -38,8 +38,11 @@ func (c *Consumer) apply(ctx context.Context, tx *data.Store, items []*item, eff
 			return err
 		}
 		handler := c.applyOne
-		if it.quar {
+		switch {
+		case it.quar:
 			handler = c.applyQuarantine
+		case it.vote:
+			handler = c.applyVote
 		}
 		if err := c.savepoint(ctx, tx, it, effects, handler); err != nil {
 			return err
@@ -235,6 +238,54 @@ func (c *Consumer) afterCreates(ctx context.Context, tx *data.Store, run []*item
 	return tx.InsertNotifications(ctx, notes)
 }
 
+// applyVote records a remote member's vote (one choice) on a local poll,
+// idempotently by the vote Note's id. Votes the poll does not take (it
+// has ended, no option has that name, a second choice on a single-choice
+// poll, a choice already voted for) are dropped, as Mastodon drops them:
+// the voter's server learns nothing either way.
+func (c *Consumer) applyVote(ctx context.Context, tx *data.Store, it *item, _ *[]func()) error {
+	o := it.obj
+	st, err := tx.GetStatusByURI(ctx, o.InReplyTo)
+	switch {
+	case data.KindOf(err) == data.NotFound:
+		return it.set(resultNoop, reasonUnknownObject)
+	case err != nil:
+		return err
+	case st.DeletedAt != nil:
+		return it.set(resultNoop, reasonUnknownObject)
+	}
+	poll, err := data.ParsePoll(st.Poll)
+	if err != nil || poll == nil {
+		// A reply of nothing but a name to a post without a poll: not a
+		// vote, and nothing a timeline could show.
+		c.log.Debug("a vote on a status without a poll dropped", "activity", it.e.ActivityID, "status", o.InReplyTo)
+		return it.set(resultDropped, reasonVoteRefused)
+	}
+	choice := -1
+	for i, opt := range poll.Options {
+		if opt.Title == o.Name {
+			choice = i
+			break
+		}
+	}
+	if choice < 0 {
+		c.log.Debug("a vote for no option of the poll dropped", "activity", it.e.ActivityID, "status", o.InReplyTo, "name", o.Name)
+		return it.set(resultDropped, reasonVoteRefused)
+	}
+	_, created, err := tx.CastVotes(ctx, st.ID, it.actor.ID, []data.Vote{{Choice: choice, URI: o.ID}}, true)
+	switch data.KindOf(err) {
+	case data.Invalid:
+		c.log.Debug("a vote the poll does not take dropped", "activity", it.e.ActivityID, "status", o.InReplyTo, "err", err)
+		return it.set(resultDropped, reasonVoteRefused)
+	case data.NotFound:
+		return it.set(resultNoop, reasonUnknownObject)
+	}
+	if err != nil {
+		return err
+	}
+	return it.stored(created)
+}
+
 // applyQuarantine holds the activity for a moderator, raw bytes and decision.
 func (c *Consumer) applyQuarantine(ctx context.Context, tx *data.Store, it *item, _ *[]func()) error {
 	reasons := it.rec.Fired
@@ -328,6 +379,19 @@ func (c *Consumer) applyUpdate(ctx context.Context, tx *data.Store, it *item, ef
 	}
 	known := c.mentioned(o)
 	st := NoteToStatus(o, it.actor, known, it.rec, it.e.Received)
+	if len(cur.Poll) > 0 && len(st.Poll) > 0 && st.Content == cur.Content && st.SpoilerText == cur.SpoilerText &&
+		st.Sensitive == cur.Sensitive {
+		// A Question's server sends an Update as votes come in and when
+		// the poll closes (Mastodon does both): new counts, not an edit.
+		// No history is recorded, and the votes of local members stay.
+		if err := tx.SetRemotePoll(ctx, cur.ID, st.Poll); err != nil {
+			if data.KindOf(err) == data.NotFound {
+				return it.set(resultNoop, reasonUnknownObject)
+			}
+			return err
+		}
+		return it.set(resultStored, reasonOK)
+	}
 	edited := o.Updated
 	if edited.IsZero() {
 		edited = it.e.Received

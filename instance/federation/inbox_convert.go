@@ -168,30 +168,19 @@ func attachmentToMedia(a activity.Attachment) data.MediaAttachment {
 }
 
 // pollJSON is the poll column of a Question: its options with their vote
-// counts, whether several may be chosen, when it ends.
+// counts, whether several may be chosen, when it ends, whether it closed.
 func pollJSON(o *activity.Object) json.RawMessage {
-	type option struct {
-		Title      string `json:"title"`
-		VotesCount int    `json:"votes_count"`
-	}
-	p := struct {
-		Options     []option   `json:"options"`
-		Multiple    bool       `json:"multiple"`
-		ExpiresAt   *time.Time `json:"expires_at,omitempty"`
-		VotersCount int        `json:"voters_count"`
-		Closed      bool       `json:"closed,omitempty"`
-	}{Options: []option{}, VotersCount: o.VotersCount, Closed: o.IsClosed}
+	p := &data.Poll{Options: []data.PollOption{}, VotersCount: o.VotersCount, Closed: o.IsClosed}
 	opts := o.OneOf
 	if len(o.AnyOf) > 0 {
 		opts, p.Multiple = o.AnyOf, true
 	}
 	for _, op := range opts {
-		p.Options = append(p.Options, option{Title: op.Name, VotesCount: op.VotesCount})
+		p.Options = append(p.Options, data.PollOption{Title: op.Name, VotesCount: op.VotesCount})
 	}
 	if !o.EndTime.IsZero() {
 		t := o.EndTime
 		p.ExpiresAt = &t
 	}
-	b, _ := json.Marshal(p)
-	return b
+	return p.JSON()
 }

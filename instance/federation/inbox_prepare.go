@@ -49,6 +49,7 @@ type item struct {
 	// localMentions are the local accounts a Create mentions (notified).
 	localMentions []int64
 	target        *data.Account // a Move's new account
+	vote          bool          // a Create of a vote on a local poll (obj is the vote's Note)
 	quar          bool          // held for a moderator
 	reled         bool          // being released from quarantine: do not hold again
 	done          bool          // outcome decided before the transaction
@@ -122,6 +123,15 @@ func (c *Consumer) decode(seq uint64, value []byte) *item {
 // noteTypes are the object types stored as statuses. Question is a poll;
 // Article and Page (blogs, Lemmy posts) are shown with their title and link.
 var noteTypes = map[string]bool{"Note": true, "Question": true, "Article": true, "Page": true}
+
+// isVote reports whether o is a vote on a local poll: Mastodon (and
+// Palisade) send each choice as a Note whose name is the option's title,
+// with no content, in reply to the Question. Such a Note is recorded as a
+// vote, never stored as a status.
+func (c *Consumer) isVote(o *activity.Object) bool {
+	return o.Type == "Note" && strings.TrimSpace(o.Name) != "" && strings.TrimSpace(o.Content) == "" &&
+		len(o.Attachments) == 0 && o.InReplyTo != "" && c.isLocal(o.InReplyTo)
+}
 
 // isLocal reports whether uri is one of this instance's actors or objects.
 func (c *Consumer) isLocal(uri string) bool {
@@ -263,6 +273,10 @@ func (c *Consumer) prepare(ctx context.Context, items []*item) error {
 				continue
 			}
 			it.obj = o
+			if it.act.Type == "Create" && c.isVote(o) {
+				it.vote = true
+				continue
+			}
 			if it.act.Type == "Create" && o.InReplyTo != "" {
 				wanted = append(wanted, o.InReplyTo)
 			}
@@ -310,7 +324,7 @@ func (c *Consumer) buildStatuses(ctx context.Context, items []*item) error {
 			}
 			continue
 		}
-		if it.done || it.quar || it.act.Type != "Create" || it.obj == nil {
+		if it.done || it.quar || it.act.Type != "Create" || it.obj == nil || it.vote {
 			continue
 		}
 		creates = append(creates, it)

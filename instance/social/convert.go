@@ -144,7 +144,8 @@ func (s *Service) inboxes(ctx context.Context, st *data.Store, status *data.Stat
 }
 
 // StatusToNote returns the Note of local status status by author, with its
-// addressing, mentions, hashtags and attachments. It reads the mentioned
+// addressing, mentions, hashtags and attachments; a status with a poll is
+// a Question (see questionOf) with the poll's current counts. It reads the mentioned
 // accounts from st (pass the service's Store() outside a transaction).
 func (s *Service) StatusToNote(ctx context.Context, st *data.Store, status *data.Status, author *data.Account) (*activity.Object, error) {
 	aud, err := s.audienceOf(ctx, st, status, author)
@@ -192,6 +193,9 @@ func (s *Service) note(status *data.Status, author *data.Account, aud *audience)
 			att.Width, att.Height = meta.Original.Width, meta.Original.Height
 		}
 		n.Attachments = append(n.Attachments, att)
+	}
+	if len(status.Poll) > 0 {
+		s.questionOf(n, status.Poll)
 	}
 	return n
 }

@@ -73,6 +73,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// MinPollExpiry lowers the shortest poll members may create (default
+	// and floor in production: MinPollExpiry, Mastodon's 5 minutes). Only
+	// tests that must see a poll end set it.
+	MinPollExpiry time.Duration
 }
 
 // Service is the local side. It is safe for concurrent use.
@@ -85,6 +89,11 @@ type Service struct {
 	after   time.Duration
 	log     *slog.Logger
 	now     func() time.Time
+	// minPoll is the shortest poll accepted (Options.MinPollExpiry).
+	minPoll time.Duration
+	// pollsChanged wakes RunPolls when a poll may end sooner than it
+	// planned (a new local poll, a vote on a remote one).
+	pollsChanged chan struct{}
 }
 
 // New returns the service.
@@ -98,7 +107,10 @@ func New(o Options) (*Service, error) {
 		return nil, fmt.Errorf("social: BaseURL %q is not an origin like https://social.example", o.BaseURL)
 	}
 	s := &Service{store: o.Store, base: base, host: u.Host, deliver: o.Delivery, iactor: o.InstanceActor,
-		after: o.RedeliverAfter, log: o.Logger, now: o.Now}
+		after: o.RedeliverAfter, log: o.Logger, now: o.Now, minPoll: o.MinPollExpiry, pollsChanged: make(chan struct{}, 1)}
+	if s.minPoll <= 0 || s.minPoll > MinPollExpiry {
+		s.minPoll = MinPollExpiry
+	}
 	if s.iactor == "" {
 		s.iactor = base + "/actor"
 	}

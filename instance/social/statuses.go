@@ -28,7 +28,8 @@ type PostParams struct {
 	InReplyToID int64           // 0: not a reply
 	Language    string          // ISO 639-1, optional
 	Sensitive   bool
-	MediaIDs    []int64 // unattached uploads of the author
+	MediaIDs    []int64     // unattached uploads of the author
+	Poll        *PollParams // nil: no poll; a status has a poll or media, not both
 }
 
 func invalid(op, format string, args ...any) error {
@@ -144,6 +145,14 @@ func (s *Service) PostStatus(ctx context.Context, accountID int64, p PostParams)
 	if len(p.MediaIDs) > MaxMedia {
 		return nil, invalid(op, "%d attachments: at most %d", len(p.MediaIDs), MaxMedia)
 	}
+	if p.Poll != nil {
+		if len(p.MediaIDs) > 0 {
+			return nil, invalid(op, "a status has attachments or a poll, not both")
+		}
+		if err := s.CheckPoll(p.Poll); err != nil {
+			return nil, invalid(op, "%v", err)
+		}
+	}
 	if p.Visibility == "" {
 		p.Visibility = data.Public
 	}
@@ -196,6 +205,9 @@ func (s *Service) PostStatus(ctx context.Context, accountID int64, p PostParams)
 		for _, mid := range p.MediaIDs {
 			status.Media = append(status.Media, data.MediaAttachment{ID: mid})
 		}
+		if p.Poll != nil {
+			status.Poll = newPoll(p.Poll, now).JSON()
+		}
 		if _, err := tx.InsertStatus(ctx, status); err != nil {
 			return nil, err
 		}
@@ -215,6 +227,9 @@ func (s *Service) PostStatus(ctx context.Context, accountID int64, p PostParams)
 			return activity.NewCreate(status.URI+"/activity", n)
 		})
 	})
+	if err == nil && p.Poll != nil {
+		s.pollsMayEndSooner()
+	}
 	return out, err
 }
 
@@ -277,7 +292,7 @@ func (s *Service) EditStatus(ctx context.Context, accountID, statusID int64, p E
 			return nil, err
 		}
 		if _, err := tx.EditStatus(ctx, statusID, author.ID, data.StatusEdit{Text: p.Text, Content: f.HTML,
-			SpoilerText: p.SpoilerText, Sensitive: p.Sensitive, EditedAt: s.now()}); err != nil {
+			SpoilerText: p.SpoilerText, Sensitive: p.Sensitive, KeepPoll: true, EditedAt: s.now()}); err != nil {
 			return nil, err
 		}
 		var add []data.Mention
