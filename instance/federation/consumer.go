@@ -377,6 +377,9 @@ func (c *Consumer) report(items []*item) {
 			c.log.Warn("inbound activity refused", "activity", it.e.ActivityID, "type", it.e.Type, "actor", it.e.Actor,
 				"result", it.result, "reason", it.reason, "detail", it.detail)
 		case resultDropped:
+			if it.reason == reasonVoteRefused {
+				continue // a vote the poll does not take: logged at debug by applyVote
+			}
 			c.log.Info("inbound activity dropped by policy", "activity", it.e.ActivityID, "actor", it.e.Actor, "rules", it.rec.Fired)
 		}
 	}
