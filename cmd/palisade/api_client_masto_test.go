@@ -73,6 +73,14 @@ func TestMastoJSClientFlow(t *testing.T) {
 		Streamed             []struct{ Event, ID, Type string }
 		DomainBlock          *struct{ Domain, Severity string }
 		NotFound             int
+		Poll                 struct {
+			MaxOptions           int
+			ID, StatusID         string
+			Options              []string
+			Voted                bool
+			OwnVotes, Counts     []int
+			SeenVotes, VoteAgain int
+		}
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("%v: %s", err, out)
@@ -100,6 +108,11 @@ func TestMastoJSClientFlow(t *testing.T) {
 		t.Fatalf("search %v, tag %v, marker %q", res.Search, res.Tagged, res.Marker)
 	case res.NotFound != 404:
 		t.Fatalf("unknown status: %d", res.NotFound)
+	case res.Poll.MaxOptions != 4 || res.Poll.ID != res.Poll.StatusID || !slices.Equal(res.Poll.Options, []string{"Soup", "Salad"}):
+		t.Fatalf("poll created with masto: %+v", res.Poll)
+	case !res.Poll.Voted || !slices.Equal(res.Poll.OwnVotes, []int{1}) || !slices.Equal(res.Poll.Counts, []int{0, 1}) ||
+		res.Poll.SeenVotes != 1 || res.Poll.VoteAgain != 422:
+		t.Fatalf("vote with masto: %+v", res.Poll)
 	}
 	var update, note bool
 	for _, e := range res.Streamed {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +170,30 @@ func TestClientAPIWithGoMastodon(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("%d updates streamed, want 5", got)
 		}
+	}
+	// alice asks a question; bob votes once, and sees his vote.
+	inst, err := alice.GetInstance(ctx)
+	if err != nil || inst.Configuration == nil || inst.Configuration.Polls == nil || (*inst.Configuration.Polls)["max_options"] != 4.0 {
+		t.Fatalf("instance configuration.polls: %+v %v", inst.Configuration, err)
+	}
+	asked, err := alice.PostStatus(ctx, &mastodon.Toot{Status: "Tabs or spaces?",
+		Poll: &mastodon.TootPoll{Options: []string{"Tabs", "Spaces"}, ExpiresInSeconds: 3600}})
+	if err != nil || asked.Poll == nil || len(asked.Poll.Options) != 2 || asked.Poll.Expired || asked.Poll.Options[1].Title != "Spaces" {
+		t.Fatalf("posting a poll: %+v %v", asked, err)
+	}
+	voted, err := bob.PollVote(ctx, asked.Poll.ID, 1)
+	if err != nil || !voted.Voted || !slices.Equal(voted.OwnVotes, []int{1}) || voted.Options[1].VotesCount != 1 || voted.VotersCount != 1 {
+		t.Fatalf("bob votes: %+v %v", voted, err)
+	}
+	if _, err := bob.PollVote(ctx, asked.Poll.ID, 0); err == nil || !strings.Contains(err.Error(), "422") {
+		t.Fatalf("bob votes again: %v, want 422", err)
+	}
+	if seen, err := alice.GetPoll(ctx, asked.Poll.ID); err != nil || seen.VotesCount != 1 || len(seen.OwnVotes) != 0 {
+		t.Fatalf("alice reads her poll: %+v %v", seen, err)
+	}
+	if _, err := alice.PostStatus(ctx, &mastodon.Toot{Status: "too quick",
+		Poll: &mastodon.TootPoll{Options: []string{"a", "b"}, ExpiresInSeconds: 31 * 24 * 3600}}); err == nil || !strings.Contains(err.Error(), "poll[expires_in]") {
+		t.Fatalf("a poll over 30 days: %v, want 422 naming poll[expires_in]", err)
 	}
 	// Revoking the token locks the client out.
 	if err := alice.RevokeToken(ctx); err != nil {

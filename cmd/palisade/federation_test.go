@@ -14,6 +14,10 @@ import (
 	"github.com/palisade-fedi/palisade/store/pg/pgtest"
 )
 
+// Polls in these tests may end within seconds (production keeps
+// Mastodon's 5-minute minimum): TestTwoNodesFederate watches one end.
+func init() { pollMinExpiry = time.Second }
+
 // fedNode is one of the two federating appliances.
 type fedNode struct {
 	n    *node
@@ -244,6 +248,48 @@ func TestTwoNodesFederate(t *testing.T) {
 	}
 	a.eventually(t, "the forwarded report", 1, `SELECT count(*) FROM reports WHERE target_account_id = $1
 		AND comment LIKE '%testing reports across nodes%' AND $2 = ANY(status_ids)`, alice.ID, second.ID)
+
+	// alice asks a question; bob sees it on B and votes; A records the
+	// vote and counts it; when the poll ends, both nodes show it closed
+	// with the final counts, and bob and alice are told.
+	const pollLife = 8 * time.Second
+	asked, err := a.n.social.PostStatus(ctx, alice.ID, social.PostParams{Text: "Soup or salad?",
+		Poll: &social.PollParams{Options: []string{"Soup", "Salad"}, ExpiresIn: pollLife}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.eventually(t, "alice's poll", 1, `SELECT count(*) FROM statuses WHERE uri = $1 AND jsonb_array_length(poll->'options') = 2`, asked.URI)
+	askedOnB, err := b.n.data.GetStatusByURI(ctx, asked.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.n.social.Vote(ctx, bob.ID, askedOnB.ID, []int{1}); err != nil {
+		t.Fatalf("bob votes: %v", err)
+	}
+	a.eventually(t, "bob's vote", 1, `SELECT count(*) FROM poll_votes v JOIN accounts acc ON acc.id = v.account_id
+		WHERE v.status_id = $1 AND acc.uri = $2 AND v.choice = 1`, asked.ID, bob.URI)
+	a.eventually(t, "the counts with bob's vote", 1, `SELECT count(*) FROM statuses WHERE id = $1
+		AND (poll->'options'->1->>'votes_count')::int = 1 AND (poll->'options'->0->>'votes_count')::int = 0
+		AND (poll->>'voters_count')::int = 1`, asked.ID)
+	if n := a.count(t, `SELECT count(*) FROM statuses WHERE uri LIKE '%#votes/%'`); n != 0 {
+		t.Errorf("A stored %d vote Notes as statuses", n)
+	}
+	if time.Since(asked.CreatedAt) > pollLife {
+		t.Fatalf("the vote took longer than the poll's %s: the machine is too slow for this check", pollLife)
+	}
+	a.eventually(t, "the poll closed on A", 1, `SELECT count(*) FROM statuses WHERE id = $1 AND poll_ended
+		AND (poll->>'closed')::boolean`, asked.ID)
+	b.eventually(t, "the poll closed on B with the final counts", 1, `SELECT count(*) FROM statuses WHERE id = $1
+		AND (poll->>'closed')::boolean AND (poll->'options'->1->>'votes_count')::int = 1 AND (poll->>'voters_count')::int = 1`, askedOnB.ID)
+	b.eventually(t, "bob's own vote, kept through the Update", 1,
+		`SELECT count(*) FROM poll_votes WHERE status_id = $1 AND account_id = $2 AND choice = 1`, askedOnB.ID, bob.ID)
+	b.eventually(t, "bob's poll notification", 1,
+		`SELECT count(*) FROM notifications WHERE account_id = $1 AND type = 'poll' AND status_id = $2`, bob.ID, askedOnB.ID)
+	a.eventually(t, "alice's poll notification", 1,
+		`SELECT count(*) FROM notifications WHERE account_id = $1 AND type = 'poll' AND status_id = $2`, alice.ID, asked.ID)
+	if n := b.count(t, `SELECT count(*) FROM status_edits WHERE status_id = $1`, askedOnB.ID); n != 0 {
+		t.Errorf("B recorded %d edits of the poll for its new counts", n)
+	}
 
 	// alice blocks bob: B drops the follows both ways and records the block.
 	if err := a.n.social.Block(ctx, alice.ID, bobOnA.ID); err != nil {

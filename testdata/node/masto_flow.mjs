@@ -3,7 +3,8 @@
 // runs it. Two members register an app and sign in with the password
 // grant; bob follows alice and streams his home timeline; alice uploads a
 // picture and posts; bob reads his home timeline and notifications,
-// favourites and replies; an admin pushes a domain block. It prints one
+// favourites and replies; alice asks a question in a poll and bob votes;
+// an admin pushes a domain block. It prints one
 // JSON object of what it saw for the Go test to check.
 //
 // Environment: PAL_URL (http://host:port), PAL_ALICE, PAL_BOB, PAL_ADMIN
@@ -72,6 +73,13 @@ await withTimeout(streamDone, 15000, "stream");
 sub.unsubscribe();
 streaming.close();
 
+// alice asks; bob votes (choices are option indexes); alice reads the result.
+const asked = await alice.rest.v1.statuses.create({ status: "Lunch?", poll: { options: ["Soup", "Salad"], expiresIn: 3600 } });
+const pollVote = await bob.rest.v1.polls.$select(asked.poll.id).votes.create({ choices: [1] });
+const pollSeen = await alice.rest.v1.polls.$select(asked.poll.id).fetch();
+let voteAgain = null;
+try { await bob.rest.v1.polls.$select(asked.poll.id).votes.create({ choices: [0] }); } catch (e) { voteAgain = e.statusCode; }
+
 // An admin pushes a domain block (the admin API of the same node).
 let domainBlock = null;
 if (process.env.PAL_ADMIN) {
@@ -96,4 +104,9 @@ console.log(JSON.stringify({
   search: search.accounts.map((a) => a.acct), tagged: tagged.map((s) => s.id),
   marker: marker.home?.lastReadId, streamed, domainBlock: domainBlock && { domain: domainBlock.domain, severity: domainBlock.severity },
   notFound,
+  poll: {
+    maxOptions: instance.configuration.polls.maxOptions, id: asked.poll.id, statusId: asked.id,
+    options: asked.poll.options.map((o) => o.title), voted: pollVote.voted, ownVotes: pollVote.ownVotes,
+    counts: pollVote.options.map((o) => o.votesCount), seenVotes: pollSeen.votesCount, voteAgain,
+  },
 }));
