@@ -41,9 +41,25 @@ type statusView struct {
 	Edited      bool
 	InReplyTo   string
 	Media       []mediaView
+	Poll        *pollView
 }
 
 type mediaView struct{ URL, Description string }
+
+// pollView is a poll as a page shows it: the options, with their counts
+// unless the author hides them until the end.
+type pollView struct {
+	Options []pollOptionView
+	Ends    string // RFC 3339; "" without an end
+	Ended   bool
+	Hidden  bool // counts hidden until the end
+	Voters  int
+}
+
+type pollOptionView struct {
+	Title string
+	Votes int
+}
 
 type fieldView struct {
 	Name  string
@@ -61,6 +77,17 @@ func (h *Handler) statusView(st *data.Status, a *data.Account) statusView {
 	}
 	for i := range st.Media {
 		v.Media = append(v.Media, mediaView{URL: h.svc.MediaURL(&st.Media[i]), Description: st.Media[i].Description})
+	}
+	if p, err := data.ParsePoll(st.Poll); err == nil && p != nil {
+		pv := &pollView{Ended: p.Ended(time.Now()), Voters: p.VotersCount}
+		pv.Hidden = p.HideTotals && !pv.Ended
+		if p.ExpiresAt != nil {
+			pv.Ends = p.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		for _, o := range p.Options {
+			pv.Options = append(pv.Options, pollOptionView{Title: o.Title, Votes: o.VotesCount})
+		}
+		v.Poll = pv
 	}
 	return v
 }

@@ -586,3 +586,37 @@ func TestUnreachableSignerKey(t *testing.T) {
 		}
 	}
 }
+
+func TestPollDocuments(t *testing.T) {
+	f := newFixture(t, false)
+	st, err := f.svc.PostStatus(f.ctx, f.alice.ID, social.PostParams{Text: "Cats or dogs?",
+		Poll: &social.PollParams{Options: []string{"Cats", "Dogs"}, ExpiresIn: time.Hour, Multiple: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The object peers fetch is the Question, with its counts.
+	resp, body := f.get(path(st.URI), as, "", nil)
+	q := decode(t, body)
+	opts, _ := q["anyOf"].([]any)
+	if resp.StatusCode != 200 || q["type"] != "Question" || len(opts) != 2 || q["oneOf"] != nil || q["endTime"] == nil || q["votersCount"] != 0.0 {
+		t.Fatalf("the poll's object: %d %s", resp.StatusCode, body)
+	}
+	if o := opts[1].(map[string]any); o["name"] != "Dogs" || o["replies"].(map[string]any)["totalItems"] != 0.0 {
+		t.Errorf("second option %v", o)
+	}
+	// So is the Create of the outbox and of the activity URL.
+	_, body = f.get(path(st.URI)+"/activity", as, "", nil)
+	if a := decode(t, body); a["type"] != "Create" || a["object"].(map[string]any)["type"] != "Question" {
+		t.Errorf("the poll's activity: %s", body)
+	}
+	_, body = f.get("/users/alice/outbox?page=true", as, "", nil)
+	first := decode(t, body)["orderedItems"].([]any)[0].(map[string]any)
+	if first["object"].(map[string]any)["type"] != "Question" {
+		t.Errorf("newest outbox item %v, want the Create of the Question", first)
+	}
+	// Browsers see the options.
+	resp, body = f.get(path(st.URI), "text/html", "", nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "<li>Cats · 0</li>") || !strings.Contains(string(body), "ends <time") {
+		t.Errorf("the poll's page: %d %s", resp.StatusCode, body)
+	}
+}
