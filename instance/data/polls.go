@@ -67,9 +67,15 @@ type Vote struct {
 	URI string
 }
 
+// PollSyncDelay is how long after a vote on a local poll its new counts
+// go out to the servers that have it (ClaimPollSyncs): votes coming in
+// meanwhile share one Update. Mastodon waits 3 minutes.
+const PollSyncDelay = time.Minute
+
 // CastVotes records votes of accountID on the poll of status statusID and
 // moves the poll's counts (options' votes_count and, for a first vote,
-// voters_count) in the same transaction, under a lock of the status row.
+// voters_count) in the same transaction, under a lock of the status row;
+// on a local poll it schedules the new counts to go out (PollSyncDelay).
 // It returns the status as it now is.
 //
 // When addToEarlier is false (a member voting through the API) the votes
@@ -160,7 +166,9 @@ func (s *Store) CastVotes(ctx context.Context, statusID, accountID int64, votes 
 			poll.VotersCount++
 		}
 		cur.Poll = poll.JSON()
-		if _, err := tx.q.Exec(ctx, `UPDATE statuses SET poll = $2 WHERE id = $1`, statusID, []byte(cur.Poll)); err != nil {
+		if _, err := tx.q.Exec(ctx, `UPDATE statuses SET poll = $2,
+			poll_sync_at = CASE WHEN local THEN coalesce(poll_sync_at, $3) END WHERE id = $1`,
+			statusID, []byte(cur.Poll), now.Add(PollSyncDelay)); err != nil {
 			return wrap(op, err, "")
 		}
 		st, created = cur, true
@@ -251,16 +259,42 @@ func (s *Store) MarkPollEnded(ctx context.Context, id int64, poll *Poll) error {
 	if poll != nil {
 		raw = []byte(poll.JSON())
 	}
-	_, err := s.q.Exec(ctx, `UPDATE statuses SET poll_ended = true, poll = coalesce($2::jsonb, poll) WHERE id = $1`, id, raw)
+	// The closing Update carries the final counts: no other is due.
+	_, err := s.q.Exec(ctx, `UPDATE statuses SET poll_ended = true, poll_sync_at = NULL, poll = coalesce($2::jsonb, poll)
+		WHERE id = $1`, id, raw)
 	return wrap("mark poll ended", err, "")
 }
 
-// NextPollEnd is the earliest end of a poll not handled yet; nil when
-// there is none.
-func (s *Store) NextPollEnd(ctx context.Context) (*time.Time, error) {
+// ClaimPollSyncs locks and returns up to limit local statuses whose poll's
+// counts are due to go out at now (see PollSyncDelay), and marks them sent
+// (the caller sends them in the same transaction, through the outbox). Call
+// it inside Tx.
+func (s *Store) ClaimPollSyncs(ctx context.Context, now time.Time, limit int) ([]*Status, error) {
+	rows, err := s.q.Query(ctx, `SELECT `+statusCols+` FROM statuses
+		WHERE poll_sync_at IS NOT NULL AND poll_sync_at <= $1 ORDER BY poll_sync_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)
+	if err != nil {
+		return nil, wrap("claim poll syncs", err, "")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Status, error) { return scanStatus(r) })
+	if err != nil {
+		return nil, wrap("claim poll syncs", err, "")
+	}
+	idList := make([]int64, len(out))
+	for i, st := range out {
+		idList[i] = st.ID
+	}
+	_, err = s.q.Exec(ctx, `UPDATE statuses SET poll_sync_at = NULL WHERE id = ANY($1)`, idList)
+	return out, wrap("claim poll syncs", err, "")
+}
+
+// NextPollWork is the earliest time a poll needs handling: its end (not
+// handled yet) or its counts due to go out; nil when there is none.
+func (s *Store) NextPollWork(ctx context.Context) (*time.Time, error) {
 	var t *time.Time
-	err := s.q.QueryRow(ctx, `SELECT min(poll_expires_at) FROM statuses WHERE NOT poll_ended AND poll_expires_at IS NOT NULL`).Scan(&t)
-	return t, wrap("next poll end", err, "")
+	err := s.q.QueryRow(ctx, `SELECT least(
+		(SELECT min(poll_expires_at) FROM statuses WHERE NOT poll_ended AND poll_expires_at IS NOT NULL),
+		(SELECT min(poll_sync_at) FROM statuses WHERE poll_sync_at IS NOT NULL))`).Scan(&t)
+	return t, wrap("next poll work", err, "")
 }
 
 // SetRemotePoll replaces the poll column of remote status id with what

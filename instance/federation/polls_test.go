@@ -69,6 +69,10 @@ func TestInboundVotes(t *testing.T) {
 		t.Errorf("after rita's vote: %+v", p)
 	}
 	e.expectCount("Create", resultStored, reasonOK, 1)
+	// The new counts are due to go out to the poll's audience.
+	if n := e.int(`SELECT count(*) FROM statuses WHERE id = $1 AND poll_sync_at > now()`, single.ID); n != 1 {
+		t.Errorf("no Update of the counts scheduled after a vote")
+	}
 	// The vote is not a status, and nobody is notified of a reply.
 	if n := e.int(`SELECT count(*) FROM statuses WHERE uri LIKE '%#votes/%'`); n != 0 {
 		t.Errorf("%d vote Notes stored as statuses", n)

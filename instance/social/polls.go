@@ -83,7 +83,8 @@ func newPoll(p *PollParams, now time.Time) *data.Poll {
 	return out
 }
 
-// pollsMayEndSooner wakes RunPolls to plan again.
+// pollsMayEndSooner wakes RunPolls to plan again (a poll to end, or counts
+// to send, sooner than it planned).
 func (s *Service) pollsMayEndSooner() {
 	select {
 	case s.pollsChanged <- struct{}{}:
@@ -186,8 +187,9 @@ func (s *Service) Vote(ctx context.Context, accountID, statusID int64, choices [
 		}
 		return outs, nil
 	})
-	if err == nil && remote {
-		// A local voter is told when the remote poll ends.
+	if err == nil {
+		// A local voter is told when a remote poll ends; a local poll's
+		// new counts go out after data.PollSyncDelay.
 		s.pollsMayEndSooner()
 	}
 	return out, err
@@ -266,6 +268,13 @@ func (s *Service) endPoll(ctx context.Context, tx *data.Store, st *data.Status) 
 	if !st.Local || author.SuspendedAt != nil {
 		return nil, nil
 	}
+	return s.questionUpdate(ctx, tx, st, author, voters.RemoteInboxes)
+}
+
+// questionUpdate is the Update of local poll st's Question as it now is,
+// to the status's audience and to remoteVoters (who may not follow the
+// author).
+func (s *Service) questionUpdate(ctx context.Context, tx *data.Store, st *data.Status, author *data.Account, remoteVoters []string) ([]outgoing, error) {
 	if err := tx.LoadStatusExtras(ctx, []*data.Status{st}); err != nil {
 		return nil, err
 	}
@@ -276,28 +285,74 @@ func (s *Service) endPoll(ctx context.Context, tx *data.Store, st *data.Status) 
 	if err != nil {
 		return nil, err
 	}
-	// Voters who do not follow the author learn the result too.
-	outs[0].inboxes = inboxSet(outs[0].inboxes, voters.RemoteInboxes)
+	outs[0].inboxes = inboxSet(outs[0].inboxes, remoteVoters)
 	return outs, nil
 }
 
-// RunPolls calls ClosePolls now, then again when the next poll ends (as
-// far as it knows: a new local poll or a vote on a remote poll wakes it to
-// plan again), and at least every interval (polls of other nodes sharing
-// the database, remote polls received meanwhile), until ctx ends.
+// SyncPolls sends the counts of local polls that votes changed (as
+// Mastodon does, an Update of the Question some time after the votes, see
+// data.PollSyncDelay) to the status's audience and the remote voters, and
+// returns how many polls it sent. Like ClosePolls it commits the sending
+// with the claim, and several nodes may run it at once.
+func (s *Service) SyncPolls(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n := 0
+		err := s.write(ctx, func(tx *data.Store) ([]outgoing, error) {
+			sts, err := tx.ClaimPollSyncs(ctx, s.now(), pollBatch)
+			if err != nil {
+				return nil, err
+			}
+			n = len(sts)
+			var outs []outgoing
+			for _, st := range sts {
+				if st.DeletedAt != nil || !st.Local || len(st.Poll) == 0 {
+					continue
+				}
+				author, err := tx.GetAccount(ctx, st.AccountID)
+				if err != nil {
+					return nil, err
+				}
+				if author.SuspendedAt != nil {
+					continue
+				}
+				voters, err := tx.Voters(ctx, st.ID)
+				if err != nil {
+					return nil, err
+				}
+				o, err := s.questionUpdate(ctx, tx, st, author, voters.RemoteInboxes)
+				if err != nil {
+					return nil, err
+				}
+				outs = append(outs, o...)
+			}
+			return outs, nil
+		})
+		total += n
+		if err != nil || n < pollBatch {
+			return total, err
+		}
+	}
+}
+
+// RunPolls calls ClosePolls and SyncPolls now, then again when the next
+// poll ends or has counts to send (as far as it knows: a new local poll or
+// a vote wakes it to plan again), and at least every interval (polls of
+// other nodes sharing the database, remote polls and votes received
+// meanwhile), until ctx ends.
 func (s *Service) RunPolls(ctx context.Context, interval time.Duration) {
 	for {
 		wait := interval
-		if n, err := s.ClosePolls(ctx); err != nil {
+		if err := s.pollWork(ctx); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			s.log.Warn("social: ending polls failed; trying again later", "handled", n, "err", err)
-		} else if next, err := s.store.NextPollEnd(ctx); err != nil {
+			s.log.Warn("social: handling polls failed; trying again later", "err", err)
+		} else if next, err := s.store.NextPollWork(ctx); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			s.log.Warn("social: finding the next poll to end failed", "err", err)
+			s.log.Warn("social: finding the next poll to handle failed", "err", err)
 		} else if next != nil {
 			// A due poll another node holds is retried after a pause, not
 			// in a spin.
@@ -313,4 +368,12 @@ func (s *Service) RunPolls(ctx context.Context, interval time.Duration) {
 			t.Stop()
 		}
 	}
+}
+
+func (s *Service) pollWork(ctx context.Context) error {
+	if _, err := s.ClosePolls(ctx); err != nil {
+		return err
+	}
+	_, err := s.SyncPolls(ctx)
+	return err
 }

@@ -213,3 +213,48 @@ func TestPostPollRefusals(t *testing.T) {
 		}
 	}
 }
+
+func TestVotesOnLocalPollGoOutOnceAfterTheDelay(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	f.follow(f.bob, f.alice)
+	st, err := f.svc.PostStatus(f.ctx, f.alice.ID, social.PostParams{Text: "Which one?",
+		Poll: &social.PollParams{Options: []string{"Red", "Blue"}, ExpiresIn: 2 * time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sink.Wait(1) // the Create
+	if n, err := f.svc.SyncPolls(f.ctx); err != nil || n != 0 {
+		t.Fatalf("SyncPolls before any vote: %d %v", n, err)
+	}
+	if _, err := f.svc.Vote(f.ctx, f.erin.ID, st.ID, []int{0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.st.CastVotes(f.ctx, st.ID, f.dave.ID, []data.Vote{{Choice: 1, URI: f.dave.URI + "#votes/9"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	// Not yet: the counts go out data.PollSyncDelay after the first vote.
+	if n, err := f.svc.SyncPolls(f.ctx); err != nil || n != 0 {
+		t.Fatalf("SyncPolls right after the votes: %d %v, want 0", n, err)
+	}
+	f.sink.Wait(0)
+	later := f.later()
+	if n, err := later.SyncPolls(f.ctx); err != nil || n != 1 {
+		t.Fatalf("SyncPolls after the delay: %d %v, want 1", n, err)
+	}
+	ds := f.sink.Wait(2) // bob's shared inbox and dave (a voter)
+	for _, d := range ds {
+		q := obj(d.Doc)
+		if d.Doc["type"] != "Update" || q["type"] != "Question" || q["closed"] != nil || q["votersCount"] != 2.0 {
+			t.Errorf("the counts' Update to %s: %s", d.Path, d.Body)
+		}
+		if got := options(q, "oneOf"); got["Red"] != 1 || got["Blue"] != 1 {
+			t.Errorf("counts %v", q["oneOf"])
+		}
+	}
+	// Once: both votes shared that Update.
+	if n, err := later.SyncPolls(f.ctx); err != nil || n != 0 {
+		t.Fatalf("SyncPolls again: %d %v, want 0", n, err)
+	}
+	f.sink.Wait(0)
+}

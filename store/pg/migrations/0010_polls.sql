@@ -27,7 +27,13 @@ CREATE INDEX poll_votes_account_idx ON poll_votes (account_id, status_id);
 -- so the job that ends polls finds the due ones by index. poll_ended is
 -- set once that job has handled a poll's end (the closing Update sent,
 -- the author and the local voters notified), so a restart never repeats it.
-ALTER TABLE statuses ADD COLUMN poll_expires_at timestamptz, ADD COLUMN poll_ended boolean NOT NULL DEFAULT false;
+-- poll_sync_at is when a local poll's counts, changed by votes, are due to
+-- go out to the servers that have it (an Update of the Question, as
+-- Mastodon sends one a few minutes after votes); NULL: nothing to send.
+-- The first vote sets it, later ones leave it, so an Update goes out at
+-- most once per that delay however many votes come in.
+ALTER TABLE statuses ADD COLUMN poll_expires_at timestamptz, ADD COLUMN poll_ended boolean NOT NULL DEFAULT false,
+	ADD COLUMN poll_sync_at timestamptz;
 
 -- The end of a poll column; NULL without one, or for a time Postgres
 -- cannot hold (a peer's year 0): such a poll never ends here.
@@ -62,3 +68,4 @@ UPDATE statuses SET poll_expires_at = palisade_poll_expires_at(poll) WHERE poll 
 UPDATE statuses SET poll_ended = true WHERE poll_expires_at <= now();
 
 CREATE INDEX statuses_poll_due_idx ON statuses (poll_expires_at) WHERE NOT poll_ended AND poll_expires_at IS NOT NULL;
+CREATE INDEX statuses_poll_sync_idx ON statuses (poll_sync_at) WHERE poll_sync_at IS NOT NULL;
