@@ -297,6 +297,13 @@ func (s *Store) NextPollWork(ctx context.Context) (*time.Time, error) {
 	return t, wrap("next poll work", err, "")
 }
 
+// DeleteVotes removes every vote on status id's poll (a remote poll whose
+// options an edit changed: the votes named the old ones).
+func (s *Store) DeleteVotes(ctx context.Context, id int64) error {
+	_, err := s.q.Exec(ctx, `DELETE FROM poll_votes WHERE status_id = $1`, id)
+	return wrap("delete votes", err, "")
+}
+
 // SetRemotePoll replaces the poll column of remote status id with what
 // its server last sent (an Update of a Question that changed only the
 // counts, or closed it): no edit is recorded, and the votes cast here stay

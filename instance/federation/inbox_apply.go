@@ -238,6 +238,26 @@ func (c *Consumer) afterCreates(ctx context.Context, tx *data.Store, run []*item
 	return tx.InsertNotifications(ctx, notes)
 }
 
+// sameOptions reports whether two poll columns are both polls with the
+// same options (titles, in order) and the same single or multiple choice:
+// an Update between them changes counts, not the poll.
+func sameOptions(a, b []byte) bool {
+	pa, err := data.ParsePoll(a)
+	if err != nil || pa == nil {
+		return false
+	}
+	pb, err := data.ParsePoll(b)
+	if err != nil || pb == nil || pa.Multiple != pb.Multiple || len(pa.Options) != len(pb.Options) {
+		return false
+	}
+	for i := range pa.Options {
+		if pa.Options[i].Title != pb.Options[i].Title {
+			return false
+		}
+	}
+	return true
+}
+
 // applyVote records a remote member's vote (one choice) on a local poll,
 // idempotently by the vote Note's id. Votes the poll does not take (it
 // has ended, no option has that name, a second choice on a single-choice
@@ -379,8 +399,8 @@ func (c *Consumer) applyUpdate(ctx context.Context, tx *data.Store, it *item, ef
 	}
 	known := c.mentioned(o)
 	st := NoteToStatus(o, it.actor, known, it.rec, it.e.Received)
-	if len(cur.Poll) > 0 && len(st.Poll) > 0 && st.Content == cur.Content && st.SpoilerText == cur.SpoilerText &&
-		st.Sensitive == cur.Sensitive {
+	samePoll := sameOptions(cur.Poll, st.Poll)
+	if samePoll && st.Content == cur.Content && st.SpoilerText == cur.SpoilerText && st.Sensitive == cur.Sensitive {
 		// A Question's server sends an Update as votes come in and when
 		// the poll closes (Mastodon does both): new counts, not an edit.
 		// No history is recorded, and the votes of local members stay.
@@ -409,6 +429,13 @@ func (c *Consumer) applyUpdate(ctx context.Context, tx *data.Store, it *item, ef
 	}
 	if !applied {
 		return it.set(resultNoop, reasonStaleEdit)
+	}
+	if len(cur.Poll) > 0 && !samePoll {
+		// The poll itself changed (Mastodon resets the votes when an
+		// edit changes the options): votes cast here named the old ones.
+		if err := tx.DeleteVotes(ctx, cur.ID); err != nil {
+			return err
+		}
 	}
 	// The edit replaces the hashtags and attachments and may mention
 	// someone new, who is notified as for a new post.

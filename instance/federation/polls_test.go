@@ -128,13 +128,19 @@ func TestInboundVotes(t *testing.T) {
 
 // question is rita's poll (a Question) with the given counts.
 func question(typ, id, counts string) string {
+	return questionWith(typ, id, counts, "x", "")
+}
+
+// questionWith is question with the first option named first and extra
+// fields in the Question.
+func questionWith(typ, id, counts, first, extra string) string {
 	return `{"@context":"https://www.w3.org/ns/activitystreams","id":"{{BASE}}/users/rita/statuses/q#` + id + `","type":"` + typ + `",
 	"actor":"{{BASE}}/users/rita","to":["https://www.w3.org/ns/activitystreams#Public"],
 	"object":{"id":"{{BASE}}/users/rita/statuses/q","type":"Question","attributedTo":"{{BASE}}/users/rita",
 	"published":"2026-11-01T10:00:00Z","to":["https://www.w3.org/ns/activitystreams#Public"],"content":"<p>which?</p>",
 	"endTime":"2099-01-01T00:00:00Z","votersCount":` + counts[:1] + `,
-	"oneOf":[{"type":"Note","name":"x","replies":{"type":"Collection","totalItems":` + counts[:1] + `}},
-	{"type":"Note","name":"y","replies":{"type":"Collection","totalItems":` + counts[2:] + `}}]}}`
+	"oneOf":[{"type":"Note","name":"` + first + `","replies":{"type":"Collection","totalItems":` + counts[:1] + `}},
+	{"type":"Note","name":"y","replies":{"type":"Collection","totalItems":` + counts[2:] + `}}]` + extra + `}}`
 }
 
 func TestRemotePollUpdateKeepsOwnVotes(t *testing.T) {
@@ -167,5 +173,19 @@ func TestRemotePollUpdateKeepsOwnVotes(t *testing.T) {
 	own, err := e.store.OwnVotes(e.ctx, e.alice.ID, []int64{q.ID})
 	if err != nil || !slices.Equal(own[q.ID], []int{1}) {
 		t.Errorf("alice's own votes after the Update: %v %v", own, err)
+	}
+
+	// An edit that changes the options is an edit, and the votes cast here
+	// named the old options: they go (Mastodon resets votes so).
+	e.push(e.remote.URI, questionWith("Update", "updates/2", "0,0", "z", `,"updated":"2026-11-02T10:00:00Z"`), policy.Record{})
+	e.drain()
+	if p := e.pollOf(q.ID); p.Options[0].Title != "z" || !slices.Equal(counts(p), []int{0, 0}) {
+		t.Errorf("after the edit of the options: %+v", p)
+	}
+	if n := e.int(`SELECT count(*) FROM status_edits WHERE status_id = $1`, q.ID); n != 1 {
+		t.Errorf("%d edits recorded for new options, want 1", n)
+	}
+	if n := e.int(`SELECT count(*) FROM poll_votes WHERE status_id = $1`, q.ID); n != 0 {
+		t.Errorf("%d votes kept after the options changed", n)
 	}
 }
