@@ -156,9 +156,12 @@ func pollParams(p *params, minPoll time.Duration) (*social.PollParams, error) {
 		}
 		n = int64(max(min(f, 1<<40), -1))
 	}
-	// Clamped before the conversion so a huge value cannot overflow into
-	// a valid duration; the check below refuses it.
-	pp.ExpiresIn = time.Duration(max(min(n, int64(social.MaxPollExpiry/time.Second)+1), -1)) * time.Second
+	// Checked here, before a huge value could overflow into a valid
+	// time.Duration.
+	if lo, hi := int64(minPoll/time.Second), int64(social.MaxPollExpiry/time.Second); n < lo || n > hi {
+		return nil, invalidParam("poll[expires_in]", "is %s seconds: give %d to %d", s, lo, hi)
+	}
+	pp.ExpiresIn = time.Duration(n) * time.Second
 	if pp.Multiple, _, err = p.boolean("poll[multiple]"); err != nil {
 		return nil, err
 	}
