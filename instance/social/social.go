@@ -1,8 +1,9 @@
 // Package social is the instance's local side as a service layer: what a
-// local account does (post, edit, delete, follow, favourite, boost, block,
-// report, approve followers, edit its profile) turned into rows through
-// instance/data and into ActivityPub activities delivered to the peers
-// that must see them. The Mastodon client API and the web console are thin
+// local account does (post, edit, delete, follow, favourite, boost, vote,
+// block, report, approve followers, edit its profile) turned into rows
+// through instance/data and into ActivityPub activities delivered to the
+// peers that must see them, and the node's own jobs on them (RunRedeliver,
+// RunPolls). The Mastodon client API and the web console are thin
 // layers over Service; so are the ActivityStreams documents of
 // instance/web, which use the conversions of convert.go.
 //
@@ -91,8 +92,8 @@ type Service struct {
 	now     func() time.Time
 	// minPoll is the shortest poll accepted (Options.MinPollExpiry).
 	minPoll time.Duration
-	// pollsChanged wakes RunPolls when a poll may end sooner than it
-	// planned (a new local poll, a vote on a remote one).
+	// pollsChanged wakes RunPolls when a poll may need handling sooner
+	// than it planned (a new local poll, a vote).
 	pollsChanged chan struct{}
 }
 
