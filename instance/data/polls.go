@@ -241,9 +241,10 @@ func (s *Store) Voters(ctx context.Context, statusID int64) (PollVoters, error) 
 // it inside Tx: the rows stay locked (other nodes skip them) until the
 // transaction ends.
 func (s *Store) ClaimEndedPolls(ctx context.Context, now time.Time, limit int) ([]*Status, error) {
+	// The conditions are those of statuses_poll_due_idx (migration 0010).
 	rows, err := s.q.Query(ctx, `SELECT `+statusCols+` FROM statuses
-		WHERE NOT poll_ended AND poll_expires_at IS NOT NULL AND poll_expires_at <= $1
-		ORDER BY poll_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)
+		WHERE poll IS NOT NULL AND NOT poll_ended AND palisade_poll_expires_at(poll) <= $1
+		ORDER BY palisade_poll_expires_at(poll) LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)
 	if err != nil {
 		return nil, wrap("claim ended polls", err, "")
 	}
@@ -292,7 +293,7 @@ func (s *Store) ClaimPollSyncs(ctx context.Context, now time.Time, limit int) ([
 func (s *Store) NextPollWork(ctx context.Context) (*time.Time, error) {
 	var t *time.Time
 	err := s.q.QueryRow(ctx, `SELECT least(
-		(SELECT min(poll_expires_at) FROM statuses WHERE NOT poll_ended AND poll_expires_at IS NOT NULL),
+		(SELECT min(palisade_poll_expires_at(poll)) FROM statuses WHERE poll IS NOT NULL AND NOT poll_ended),
 		(SELECT min(poll_sync_at) FROM statuses WHERE poll_sync_at IS NOT NULL))`).Scan(&t)
 	return t, wrap("next poll work", err, "")
 }
