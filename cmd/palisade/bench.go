@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/palisade-fedi/palisade/relay/loadgen"
@@ -48,6 +49,8 @@ func cmdBench(args []string) error {
 	keyPort := fs.Int("key-port", 0, "port of the key servers (0: any free port)")
 	consumers := fs.Bool("consumers", false, "run the started node's relay and instance consumers during the load\n"+
 		"(default: off, so the figures are the gateway's; the consumers drain the queue after)")
+	profile := fs.String("node-profile", "", "write a CPU profile of the started node, taken during the measured run, to `file`")
+	profileSecs := fs.Int("node-profile-seconds", 5, "length of the --node-profile capture")
 	dbURL := fs.String("database-url", os.Getenv("PALISADE_DATABASE_URL"), "database for a started node (default: its own private cluster)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -102,16 +105,34 @@ func cmdBench(args []string) error {
 	}
 	fmt.Printf("running %d requests, %s…\n", len(reqs), mode)
 	var cpu0 time.Duration
+	var faults0 int64
 	var rss *rssSampler
+	var prof chan error
 	if node != nil {
 		cpu0 = node.cpu()
+		faults0 = node.faults()
 		rss = node.sampleRSS()
+		if *profile != "" {
+			prof = make(chan error, 1)
+			go func() { prof <- node.cpuProfile(*profile, *profileSecs) }()
+		}
 	}
+	self0 := selfCPU()
 	res, err := loadgen.Run(reqs, loadgen.RunOptions{Addr: addr, Host: *host, Rate: *rate, Concurrency: *conc, Duration: *dur})
 	if err != nil {
 		return err
 	}
+	self := selfCPU() - self0
 	res.Print(os.Stdout)
+	fmt.Printf("tool: CPU %.2fs over the run (%.1f µs per request): the load tool's own share of the machine\n",
+		self.Seconds(), float64(self.Microseconds())/float64(max(1, res.Sent)))
+	if prof != nil {
+		if err := <-prof; err != nil {
+			fmt.Printf("node profile: %v\n", err)
+		} else {
+			fmt.Printf("node profile: %s (go tool pprof %s)\n", *profile, *profile)
+		}
+	}
 	if node != nil {
 		cpu := node.cpu() - cpu0
 		peak := rss.stop()
@@ -119,6 +140,9 @@ func cmdBench(args []string) error {
 		fmt.Printf("node: CPU %.2fs over the run (%.1f µs per request, %.1f µs per accepted), peak RSS %.0f MiB\n",
 			cpu.Seconds(), float64(cpu.Microseconds())/float64(max(1, res.Sent)),
 			float64(cpu.Microseconds())/float64(max(1, accepted)), float64(peak)/(1<<20))
+		faults := node.faults() - faults0
+		fmt.Printf("node: %d page faults over the run (%.2f per request; on a VM whose host backs guest memory lazily each costs µs)\n",
+			faults, float64(faults)/float64(max(1, res.Sent)))
 		if depth, err := node.metric("palisade_queue_depth"); err == nil {
 			fmt.Printf("node: inbound queue depth %s (warm-up %d + accepted %d)\n", depth, len(warm), accepted)
 		}
@@ -220,14 +244,63 @@ func (b *benchNode) stop() {
 	os.RemoveAll(b.dir)
 }
 
-// cpu is the node's user+system CPU time so far, from /proc.
-func (b *benchNode) cpu() time.Duration {
+// selfCPU is this process's user+system CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuProfile captures seconds of the node's CPU profile (its admin
+// listener serves net/http/pprof) into path.
+func (b *benchNode) cpuProfile(path string, seconds int) error {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", b.admin, seconds))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("node answered %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// stat is the node's /proc/PID/stat fields after the command name
+// (fields[0] is the state, field 3 of proc(5)).
+func (b *benchNode) stat() []string {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", b.cmd.Process.Pid))
 	if err != nil {
-		return 0
+		return nil
 	}
 	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+}
+
+// faults is the node's minor+major page faults so far.
+func (b *benchNode) faults() int64 {
+	fields := b.stat()
+	if len(fields) < 10 {
+		return 0
+	}
+	minor, _ := strconv.ParseInt(fields[7], 10, 64)
+	major, _ := strconv.ParseInt(fields[9], 10, 64)
+	return minor + major
+}
+
+// cpu is the node's user+system CPU time so far, from /proc.
+func (b *benchNode) cpu() time.Duration {
+	fields := b.stat()
+	if len(fields) < 13 {
+		return 0
+	}
 	ut, _ := strconv.ParseInt(fields[11], 10, 64)
 	st, _ := strconv.ParseInt(fields[12], 10, 64)
 	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ is 100 on Linux
