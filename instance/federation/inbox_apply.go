@@ -274,6 +274,15 @@ func (c *Consumer) applyVote(ctx context.Context, tx *data.Store, it *item, _ *[
 	case st.DeletedAt != nil:
 		return it.set(resultNoop, reasonUnknownObject)
 	}
+	if ok, err := voterMaySee(ctx, tx, st, it.actor.ID); err != nil {
+		return err
+	} else if !ok {
+		// A vote on a followers-only or direct poll from someone it was
+		// not addressed to, or across a block: the poll is not theirs to
+		// answer.
+		c.log.Debug("a vote from an account that may not see the poll dropped", "activity", it.e.ActivityID, "status", o.InReplyTo)
+		return it.set(resultDropped, reasonVoteRefused)
+	}
 	poll, err := data.ParsePoll(st.Poll)
 	if err != nil || poll == nil {
 		// A reply of nothing but a name to a post without a poll: not a
@@ -304,6 +313,33 @@ func (c *Consumer) applyVote(ctx context.Context, tx *data.Store, it *item, _ *[
 		return err
 	}
 	return it.stored(created)
+}
+
+// voterMaySee reports whether the remote account voterID may see status
+// st, and so answer its poll: not across a block; a followers-only status
+// to its author's followers; a direct one to the accounts it mentions.
+func voterMaySee(ctx context.Context, tx *data.Store, st *data.Status, voterID int64) (bool, error) {
+	if st.Quarantined {
+		return false, nil
+	}
+	if blocked, err := tx.Blocked(ctx, st.AccountID, voterID); err != nil || blocked {
+		return false, err
+	}
+	switch st.Visibility {
+	case data.Public, data.Unlisted:
+		return true, nil
+	case data.Private:
+		return tx.Follows(ctx, voterID, st.AccountID)
+	}
+	if err := tx.LoadStatusExtras(ctx, []*data.Status{st}); err != nil {
+		return false, err
+	}
+	for _, m := range st.Mentions {
+		if m.AccountID == voterID {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // applyQuarantine holds the activity for a moderator, raw bytes and decision.

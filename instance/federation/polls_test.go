@@ -189,3 +189,28 @@ func TestRemotePollUpdateKeepsOwnVotes(t *testing.T) {
 		t.Errorf("%d votes kept after the options changed", n)
 	}
 }
+
+// TestVotesOnlyFromTheAudience: a followers-only poll takes no vote from
+// an account that does not follow its author, and takes it once they do.
+func TestVotesOnlyFromTheAudience(t *testing.T) {
+	e := newEnv(t)
+	p := e.localPoll("200", false, time.Now().Add(time.Hour), "Yes", "No")
+	if _, err := e.pool.Exec(e.ctx, `UPDATE statuses SET visibility = 'private' WHERE id = $1`, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.push(e.remote.URI, vote("20", "Yes", p.URI), policy.Record{})
+	e.drain()
+	e.expectCount("Create", resultDropped, reasonVoteRefused, 1)
+	if n := e.int(`SELECT count(*) FROM poll_votes WHERE status_id = $1`, p.ID); n != 0 {
+		t.Fatalf("a non-follower's vote on a followers-only poll recorded (%d)", n)
+	}
+	if _, err := e.store.CreateFollow(e.ctx, &data.Follow{AccountID: e.remote.ID, TargetAccountID: e.alice.ID,
+		URI: e.remote.URI + "#follows/1"}); err != nil {
+		t.Fatal(err)
+	}
+	e.push(e.remote.URI, vote("21", "Yes", p.URI), policy.Record{})
+	e.drain()
+	if got := e.pollOf(p.ID); !slices.Equal(counts(got), []int{1, 0}) {
+		t.Errorf("a follower's vote: %+v", got)
+	}
+}
