@@ -1,10 +1,12 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/palisade-fedi/palisade/instance/data"
 	"github.com/palisade-fedi/palisade/instance/social"
 )
 
@@ -27,10 +29,13 @@ func (a *API) getPoll(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	if len(st.Poll) == 0 {
-		return notFound()
-	}
-	out, err := a.statusToAPIOne(ctx, c.viewer, st)
+	return a.writePoll(ctx, w, c.viewer, st)
+}
+
+// writePoll answers with st's poll as viewer sees it (404 when st has no
+// poll).
+func (a *API) writePoll(ctx context.Context, w http.ResponseWriter, viewer *data.Account, st *data.Status) error {
+	out, err := a.statusToAPIOne(ctx, viewer, st)
 	if err != nil {
 		return err
 	}
@@ -85,12 +90,5 @@ func (a *API) votePoll(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	out, err := a.statusToAPIOne(ctx, c.viewer, st)
-	if err != nil {
-		return err
-	}
-	if out.Poll == nil {
-		return notFound()
-	}
-	return ok(w, out.Poll)
+	return a.writePoll(ctx, w, c.viewer, st)
 }

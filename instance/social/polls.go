@@ -207,18 +207,28 @@ const pollBatch = 50
 // so a restart neither repeats nor loses it; several nodes may run it at
 // once (each poll is claimed by one).
 func (s *Service) ClosePolls(ctx context.Context) (int, error) {
+	return s.eachClaimed(ctx, (*data.Store).ClaimEndedPolls, s.endPoll)
+}
+
+// eachClaimed claims due polls pollBatch at a time with claim and handles
+// each with handle, in one transaction per batch (the claim commits with
+// what handle sends), until a batch comes back short; it returns how many
+// it claimed.
+func (s *Service) eachClaimed(ctx context.Context,
+	claim func(tx *data.Store, ctx context.Context, now time.Time, limit int) ([]*data.Status, error),
+	handle func(ctx context.Context, tx *data.Store, st *data.Status) ([]outgoing, error)) (int, error) {
 	total := 0
 	for {
 		n := 0
 		err := s.write(ctx, func(tx *data.Store) ([]outgoing, error) {
-			sts, err := tx.ClaimEndedPolls(ctx, s.now(), pollBatch)
+			sts, err := claim(tx, ctx, s.now(), pollBatch)
 			if err != nil {
 				return nil, err
 			}
 			n = len(sts)
 			var outs []outgoing
 			for _, st := range sts {
-				o, err := s.endPoll(ctx, tx, st)
+				o, err := handle(ctx, tx, st)
 				if err != nil {
 					return nil, err
 				}
@@ -295,44 +305,27 @@ func (s *Service) questionUpdate(ctx context.Context, tx *data.Store, st *data.S
 // returns how many polls it sent. Like ClosePolls it commits the sending
 // with the claim, and several nodes may run it at once.
 func (s *Service) SyncPolls(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		n := 0
-		err := s.write(ctx, func(tx *data.Store) ([]outgoing, error) {
-			sts, err := tx.ClaimPollSyncs(ctx, s.now(), pollBatch)
-			if err != nil {
-				return nil, err
-			}
-			n = len(sts)
-			var outs []outgoing
-			for _, st := range sts {
-				if st.DeletedAt != nil || !st.Local || len(st.Poll) == 0 {
-					continue
-				}
-				author, err := tx.GetAccount(ctx, st.AccountID)
-				if err != nil {
-					return nil, err
-				}
-				if author.SuspendedAt != nil {
-					continue
-				}
-				voters, err := tx.Voters(ctx, st.ID)
-				if err != nil {
-					return nil, err
-				}
-				o, err := s.questionUpdate(ctx, tx, st, author, voters.RemoteInboxes)
-				if err != nil {
-					return nil, err
-				}
-				outs = append(outs, o...)
-			}
-			return outs, nil
-		})
-		total += n
-		if err != nil || n < pollBatch {
-			return total, err
-		}
+	return s.eachClaimed(ctx, (*data.Store).ClaimPollSyncs, s.syncPoll)
+}
+
+// syncPoll is the Update of local poll st's counts (none for a deleted
+// status or a suspended author).
+func (s *Service) syncPoll(ctx context.Context, tx *data.Store, st *data.Status) ([]outgoing, error) {
+	if st.DeletedAt != nil || !st.Local || len(st.Poll) == 0 {
+		return nil, nil
 	}
+	author, err := tx.GetAccount(ctx, st.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	if author.SuspendedAt != nil {
+		return nil, nil
+	}
+	voters, err := tx.Voters(ctx, st.ID)
+	if err != nil {
+		return nil, err
+	}
+	return s.questionUpdate(ctx, tx, st, author, voters.RemoteInboxes)
 }
 
 // RunPolls calls ClosePolls and SyncPolls now, then again when the next
