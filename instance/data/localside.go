@@ -149,6 +149,45 @@ func (s *Store) Follows(ctx context.Context, accountID, targetAccountID int64) (
 	return yes, wrap("follows", err, "")
 }
 
+// CanSee reports whether account viewerID (0: an anonymous or unsigned
+// reader) may see status by authorID: public and unlisted statuses anyone;
+// private ones the author and its followers; direct ones the author and
+// the mentioned accounts (status.Mentions must be loaded). Deleted and
+// quarantined statuses nobody, and nobody a status whose author blocks
+// them or whom they block.
+func (s *Store) CanSee(ctx context.Context, status *Status, authorID, viewerID int64) (bool, error) {
+	if status.DeletedAt != nil || status.Quarantined {
+		return false, nil
+	}
+	if viewerID != 0 && viewerID == authorID {
+		return true, nil
+	}
+	if viewerID != 0 {
+		if blocked, err := s.Blocked(ctx, authorID, viewerID); err != nil || blocked {
+			return false, err
+		}
+	}
+	switch status.Visibility {
+	case Public, Unlisted:
+		return true, nil
+	case Private:
+		if viewerID == 0 {
+			return false, nil
+		}
+		return s.Follows(ctx, viewerID, authorID)
+	default:
+		if viewerID == 0 {
+			return false, nil
+		}
+		for _, m := range status.Mentions {
+			if m.AccountID == viewerID {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+}
+
 // AddMentions records further mentions of a status (an edit that mentions
 // someone new); existing ones are kept.
 func (s *Store) AddMentions(ctx context.Context, statusID int64, ms []Mention) error {

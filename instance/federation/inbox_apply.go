@@ -274,7 +274,12 @@ func (c *Consumer) applyVote(ctx context.Context, tx *data.Store, it *item, _ *[
 	case st.DeletedAt != nil:
 		return it.set(resultNoop, reasonUnknownObject)
 	}
-	if ok, err := voterMaySee(ctx, tx, st, it.actor.ID); err != nil {
+	if st.Visibility == data.Direct {
+		if err := tx.LoadStatusExtras(ctx, []*data.Status{st}); err != nil {
+			return err
+		}
+	}
+	if ok, err := tx.CanSee(ctx, st, st.AccountID, it.actor.ID); err != nil {
 		return err
 	} else if !ok {
 		// A vote on a followers-only or direct poll from someone it was
@@ -313,33 +318,6 @@ func (c *Consumer) applyVote(ctx context.Context, tx *data.Store, it *item, _ *[
 		return err
 	}
 	return it.stored(created)
-}
-
-// voterMaySee reports whether the remote account voterID may see status
-// st, and so answer its poll: not across a block; a followers-only status
-// to its author's followers; a direct one to the accounts it mentions.
-func voterMaySee(ctx context.Context, tx *data.Store, st *data.Status, voterID int64) (bool, error) {
-	if st.Quarantined {
-		return false, nil
-	}
-	if blocked, err := tx.Blocked(ctx, st.AccountID, voterID); err != nil || blocked {
-		return false, err
-	}
-	switch st.Visibility {
-	case data.Public, data.Unlisted:
-		return true, nil
-	case data.Private:
-		return tx.Follows(ctx, voterID, st.AccountID)
-	}
-	if err := tx.LoadStatusExtras(ctx, []*data.Status{st}); err != nil {
-		return false, err
-	}
-	for _, m := range st.Mentions {
-		if m.AccountID == voterID {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // applyQuarantine holds the activity for a moderator, raw bytes and decision.

@@ -45,41 +45,14 @@ func notFound(op, format string, args ...any) error {
 }
 
 // CanSee reports whether viewer (nil: an anonymous or unsigned reader) may
-// see status by author: public and unlisted statuses anyone; private ones
-// the author and its followers; direct ones the author and the mentioned
-// accounts. Deleted and quarantined statuses nobody, and nobody a status
-// whose author blocks them or whom they block.
+// see status by author (data.Store.CanSee says who may; status's
+// Mentions must be loaded).
 func CanSee(ctx context.Context, st *data.Store, status *data.Status, author, viewer *data.Account) (bool, error) {
-	if status.DeletedAt != nil || status.Quarantined {
-		return false, nil
-	}
-	if viewer != nil && viewer.ID == author.ID {
-		return true, nil
-	}
+	var viewerID int64
 	if viewer != nil {
-		if blocked, err := st.Blocked(ctx, author.ID, viewer.ID); err != nil || blocked {
-			return false, err
-		}
+		viewerID = viewer.ID
 	}
-	switch status.Visibility {
-	case data.Public, data.Unlisted:
-		return true, nil
-	case data.Private:
-		if viewer == nil {
-			return false, nil
-		}
-		return st.Follows(ctx, viewer.ID, author.ID)
-	default:
-		if viewer == nil {
-			return false, nil
-		}
-		for _, m := range status.Mentions {
-			if m.AccountID == viewer.ID {
-				return true, nil
-			}
-		}
-		return false, nil
-	}
+	return st.CanSee(ctx, status, author.ID, viewerID)
 }
 
 // format renders text for author, resolving mentions among the accounts
