@@ -103,6 +103,7 @@ func cmdBench(args []string) error {
 	if *rate > 0 {
 		mode = fmt.Sprintf("open loop at %.0f/s", *rate)
 	}
+	plan := loadgen.Prepare(reqs, *host)
 	fmt.Printf("running %d requests, %s…\n", len(reqs), mode)
 	var cpu0 time.Duration
 	var faults0 int64
@@ -118,7 +119,7 @@ func cmdBench(args []string) error {
 		}
 	}
 	self0 := selfCPU()
-	res, err := loadgen.Run(reqs, loadgen.RunOptions{Addr: addr, Host: *host, Rate: *rate, Concurrency: *conc, Duration: *dur})
+	res, err := plan.Run(loadgen.RunOptions{Addr: addr, Host: *host, Rate: *rate, Concurrency: *conc, Duration: *dur})
 	if err != nil {
 		return err
 	}
