@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -64,5 +65,22 @@ func TestRunCountsStatusesOverKeepAlive(t *testing.T) {
 	}
 	if res.Sent != 300 || res.Errors != 0 || res.Statuses[202] != 200 || res.Statuses[401] != 100 {
 		t.Fatalf("sent %d errors %d statuses %v", res.Sent, res.Errors, res.Statuses)
+	}
+}
+
+// Runs that overlap leave the garbage collector as they found it, whatever
+// order they end in.
+func TestOverlappingRunsRestoreTheCollector(t *testing.T) {
+	before := debug.SetGCPercent(77)
+	defer debug.SetGCPercent(before)
+	gcOff()
+	gcOff()
+	gcOn()
+	if got := debug.SetGCPercent(-1); got != -1 {
+		t.Fatalf("collector back on (%d) while a run is still going", got)
+	}
+	gcOn()
+	if got := debug.SetGCPercent(77); got != 77 {
+		t.Fatalf("after both runs GC percent is %d, want 77", got)
 	}
 }

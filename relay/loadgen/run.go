@@ -93,6 +93,30 @@ func kernelTouch(buf []byte) {
 	<-done
 }
 
+// gcRuns counts the runs in progress; the collector is off while any is.
+var (
+	gcMu    sync.Mutex
+	gcRuns  int
+	gcSaved int
+)
+
+func gcOff() {
+	gcMu.Lock()
+	defer gcMu.Unlock()
+	if gcRuns == 0 {
+		gcSaved = debug.SetGCPercent(-1)
+	}
+	gcRuns++
+}
+
+func gcOn() {
+	gcMu.Lock()
+	defer gcMu.Unlock()
+	if gcRuns--; gcRuns == 0 {
+		debug.SetGCPercent(gcSaved)
+	}
+}
+
 // Run sends reqs to the node and measures the answers.
 func Run(reqs []Request, o RunOptions) (*Result, error) {
 	return Prepare(reqs, o.Host).Run(o)
@@ -121,7 +145,8 @@ func (p *Plan) Run(o RunOptions) (*Result, error) {
 	}
 	samples := make([]sample, len(reqs))
 	var next atomic.Int64
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	gcOff()
+	defer gcOn()
 	start := time.Now()
 	deadline := time.Time{}
 	if o.Duration > 0 {
