@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/palisade-fedi/palisade/store/local"
 )
@@ -20,6 +21,7 @@ type localCollector struct {
 	diskUse, compactions, compactDebt, flushes, readAmp *prometheus.Desc
 	cacheHits, cacheMisses, stalls, stallTime           *prometheus.Desc
 	diskSlow, bgErrors, dirFree, dirSize                *prometheus.Desc
+	walFsync                                            *prometheus.Desc
 }
 
 func newLocalCollector(db *local.DB, dataDir string, queues ...*local.Queue) *localCollector {
@@ -45,12 +47,14 @@ func newLocalCollector(db *local.DB, dataDir string, queues ...*local.Queue) *lo
 		bgErrors:    d("palisade_pebble_background_errors_total", "Errors in the local store's background work (flushes, compactions)."),
 		dirFree:     d("palisade_data_dir_free_bytes", "Bytes available to Palisade on the file system holding data_dir."),
 		dirSize:     d("palisade_data_dir_size_bytes", "Size of the file system holding data_dir."),
+		walFsync: d("palisade_pebble_wal_fsync_seconds", "Duration of the local store's WAL syncs: every accepted activity waits for one "+
+			"(many share each). Slow syncs here with idle CPU mean a slow or contended disk."),
 	}
 }
 
 func (c *localCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.depth, c.oldest, c.lag, c.highWater, c.diskUse, c.compactions, c.compactDebt,
-		c.flushes, c.readAmp, c.cacheHits, c.cacheMisses, c.stalls, c.stallTime, c.diskSlow, c.bgErrors, c.dirFree, c.dirSize} {
+		c.flushes, c.readAmp, c.cacheHits, c.cacheMisses, c.stalls, c.stallTime, c.diskSlow, c.bgErrors, c.dirFree, c.dirSize, c.walFsync} {
 		ch <- d
 	}
 }
@@ -80,6 +84,11 @@ func (c *localCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.readAmp, float64(m.ReadAmp()))
 	counter(c.cacheHits, float64(m.BlockCache.Hits))
 	counter(c.cacheMisses, float64(m.BlockCache.Misses))
+	if h := m.LogWriter.FsyncLatency; h != nil {
+		if hm, err := walFsyncHistogram(c.walFsync, h); err == nil {
+			ch <- hm
+		}
+	}
 	ev := c.db.Events()
 	counter(c.stalls, float64(ev.WriteStalls))
 	counter(c.stallTime, ev.WriteStallTime.Seconds())
@@ -90,4 +99,34 @@ func (c *localCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.dirFree, float64(fs.Bavail)*float64(fs.Bsize))
 		gauge(c.dirSize, float64(fs.Blocks)*float64(fs.Bsize))
 	}
+}
+
+// walFsyncBounds are the bucket bounds palisade_pebble_wal_fsync_seconds
+// reports, in seconds. Pebble's own histogram has 100 buckets in
+// nanoseconds; each of these is mapped to the largest of Pebble's bounds not
+// above it, so the counts are exact for the bound reported.
+var walFsyncBounds = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10}
+
+// walFsyncHistogram re-exports Pebble's WAL fsync histogram (nanoseconds,
+// 100 buckets) in seconds on fewer buckets.
+func walFsyncHistogram(desc *prometheus.Desc, h prometheus.Histogram) (prometheus.Metric, error) {
+	var m dto.Metric
+	if err := h.Write(&m); err != nil {
+		return nil, err
+	}
+	ph := m.GetHistogram()
+	buckets := make(map[float64]uint64, len(walFsyncBounds))
+	pb := ph.GetBucket()
+	j := -1 // index of the largest Pebble bound <= the wanted bound
+	for _, want := range walFsyncBounds {
+		for j+1 < len(pb) && pb[j+1].GetUpperBound()/1e9 <= want*(1+1e-9) {
+			j++
+		}
+		if j < 0 {
+			continue
+		}
+		b := pb[j].GetUpperBound() / 1e9
+		buckets[b] = pb[j].GetCumulativeCount()
+	}
+	return prometheus.NewConstHistogram(desc, ph.GetSampleCount(), ph.GetSampleSum()/1e9, buckets)
 }
