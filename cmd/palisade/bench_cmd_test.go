@@ -1,0 +1,63 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/palisade-fedi/palisade/store/pg/pgtest"
+)
+
+// palisade bench end to end, small: it starts its own node (this test
+// binary as "palisade serve"), warms the store, drives every request kind,
+// and its report adds up: each kind answered as it must be, and the node's
+// queue holds exactly the key warm-up, the store warm-up and the accepted.
+func TestBenchCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node and signs ~700 RSA requests")
+	}
+	cmd := exec.Command(os.Args[0], "bench", "--requests", "400", "--warmup", "150", "--actors", "4", "--domains", "2",
+		"--dup", "0.1", "--blocked", "0.1", "--badsig", "0.1", "--concurrency", "16", "--database-url", pgtest.URL(t))
+	cmd.Env = append(os.Environ(), "PALISADE_TEST_MAIN=1", "PALISADE_CONFIG=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	report := string(out)
+	for _, want := range []string{"warming the store with 150 activities", "running 400 requests, closed loop, 16 concurrent",
+		"sent 400 requests", "node: CPU", "peak RSS"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
+		}
+	}
+	kinds := map[string]*regexp.Regexp{
+		"accept":    regexp.MustCompile(`(?m)^\s+accept\s+(\d+) sent .*statuses map\[202:(\d+)\]$`),
+		"duplicate": regexp.MustCompile(`(?m)^\s+duplicate\s+(\d+) sent .*statuses map\[202:(\d+)\]$`),
+		// ingress.blocked_status defaults to 202: a suspended domain is not told.
+		"blocked": regexp.MustCompile(`(?m)^\s+blocked\s+(\d+) sent .*statuses map\[202:(\d+)\]$`),
+		"badsig":  regexp.MustCompile(`(?m)^\s+badsig\s+(\d+) sent .*statuses map\[401:(\d+)\]$`),
+	}
+	sent := map[string]int{}
+	for k, re := range kinds {
+		m := re.FindStringSubmatch(report)
+		if m == nil || m[1] != m[2] || m[1] == "0" {
+			t.Errorf("%s: every request answered with its one status? %v\n%s", k, m, report)
+			continue
+		}
+		sent[k], _ = strconv.Atoi(m[1])
+	}
+	if total := sent["accept"] + sent["duplicate"] + sent["blocked"] + sent["badsig"]; total != 400 {
+		t.Errorf("kinds add up to %d, want 400", total)
+	}
+	m := regexp.MustCompile(`inbound queue depth (\d+) \(warm-up (\d+) \+ accepted (\d+)\)`).FindStringSubmatch(report)
+	if m == nil {
+		t.Fatalf("no queue depth line:\n%s", report)
+	}
+	depth, _ := strconv.Atoi(m[1])
+	if warm, _ := strconv.Atoi(m[2]); warm != 4+150 || depth != warm+sent["accept"] {
+		t.Errorf("queue depth %d, warm-up %s (want 154), accepted %d", depth, m[2], sent["accept"])
+	}
+}
