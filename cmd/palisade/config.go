@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/palisade-fedi/palisade/relay/inbound"
 )
 
 // Config is the whole appliance configuration. Every key has a default
@@ -358,6 +360,8 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingress.MaxBody < 1024 {
 		bad("ingress.max_body", "%d bytes is too small (want at least 1KiB; default 1MiB)", c.Ingress.MaxBody)
+	} else if c.Ingress.MaxBody > inbound.MaxBodySize {
+		bad("ingress.max_body", "%d bytes is more than the inbound queue holds per activity (at most 64MiB; default 1MiB)", c.Ingress.MaxBody)
 	}
 	if c.Ingress.BlockedStatus < 200 || c.Ingress.BlockedStatus > 599 {
 		bad("ingress.blocked_status", "%d is not an HTTP status (want 202, 403, …)", c.Ingress.BlockedStatus)

@@ -66,6 +66,7 @@ func TestConfigErrorsNameTheProblem(t *testing.T) {
 	}{
 		{file: "ingres:\n  max_body: 1MiB\n", want: `field ingres not found`},
 		{file: "ingress:\n  max_body: lots\n", want: `"lots" is not a size`},
+		{file: "ingress:\n  max_body: 100MiB\n", want: `ingress.max_body: 104857600 bytes is more than the inbound queue holds per activity (at most 64MiB`},
 		{file: "ingress:\n  dedup_retention: forever\n", want: `"forever" is not a duration`},
 		{file: "log:\n  level: loud\n", want: `log.level: "loud" (want one of debug, info, warn, error)`},
 		{file: "policy:\n  domains:\n    - domain: x.example\n      severity: nuke\n", want: `severity "nuke"`},

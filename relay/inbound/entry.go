@@ -43,11 +43,15 @@ type Entry struct {
 // Create(Note) (2.5 KiB to 1.1 KiB in 2 µs) and with it the bytes every
 // accepted activity costs the WAL, the memtable and the flush. Both are read.
 const (
-	versionRaw  = 1
-	versionS2   = 2
-	version     = versionS2
-	maxBodySize = 64 << 20 // refuse to inflate a corrupt length beyond this
+	versionRaw = 1
+	versionS2  = 2
+	version    = versionS2
 )
+
+// MaxBodySize is the largest body an entry holds; a version-2 entry claiming
+// more is refused as corrupt rather than inflated. The ingress's max_body
+// cannot be set above it.
+const MaxBodySize = 64 << 20
 
 // Marshal appends the encoding of e to dst and returns the extended slice.
 func (e *Entry) Marshal(dst []byte) []byte {
@@ -62,8 +66,9 @@ func (e *Entry) Marshal(dst []byte) []byte {
 	// The S2 block is appended in place after a length prefix reserved at
 	// its largest, so no second buffer is needed.
 	maxEnc := s2.MaxEncodedLen(len(e.Body))
-	if maxEnc < 0 {
-		panic("inbound: body too large to encode")
+	if maxEnc < 0 || len(e.Body) > MaxBodySize {
+		// The ingress refuses such bodies (max_body is capped at MaxBodySize).
+		panic(fmt.Sprintf("inbound: a %d-byte body is over MaxBodySize", len(e.Body)))
 	}
 	dst = binary.AppendUvarint(dst, uint64(maxEnc))
 	lenAt := len(dst) - uvarintLen(uint64(maxEnc))
@@ -165,7 +170,7 @@ func (e *Entry) Unmarshal(b []byte) error {
 	}
 	if v == versionS2 {
 		n, err := s2.DecodedLen(e.Body)
-		if err != nil || n > maxBodySize {
+		if err != nil || n > MaxBodySize {
 			return fmt.Errorf("inbound: entry body is not a valid S2 block")
 		}
 		body, err := s2.Decode(make([]byte, n), e.Body)
