@@ -105,22 +105,15 @@ func cmdBench(args []string) error {
 			return err
 		}
 	}
-	// Warm-up: one request per actor so every key is cached on the node.
-	wres, err := loadgen.Run(warm, loadgen.RunOptions{Addr: addr, Host: *host, Concurrency: 16})
-	if err != nil {
+	// Warm-up: one request per actor so every key is cached on the node;
+	// then, with --warmup, fresh activities to fill the store.
+	if err := sendAllAccepted(warm, addr, *host, 16, "warm-up", " (is the node configured for the bench? see --help)"); err != nil {
 		return err
-	}
-	if wres.Statuses[202] != len(warm) {
-		return fmt.Errorf("warm-up: want %d accepted, got statuses %v (is the node configured for the bench? see --help)", len(warm), wres.Statuses)
 	}
 	if len(steady) > 0 {
 		fmt.Printf("warming the store with %d activities…\n", len(steady))
-		sres, err := loadgen.Run(steady, loadgen.RunOptions{Addr: addr, Host: *host, Concurrency: *conc})
-		if err != nil {
+		if err := sendAllAccepted(steady, addr, *host, *conc, "store warm-up", ""); err != nil {
 			return err
-		}
-		if sres.Statuses[202] != len(steady) {
-			return fmt.Errorf("store warm-up: want %d accepted, got statuses %v", len(steady), sres.Statuses)
 		}
 	}
 	mode := fmt.Sprintf("closed loop, %d concurrent", *conc)
@@ -171,6 +164,19 @@ func cmdBench(args []string) error {
 		if depth, err := node.metric("palisade_queue_depth"); err == nil {
 			fmt.Printf("node: inbound queue depth %s (warm-up %d + accepted %d)\n", depth, len(warm)+len(steady), accepted)
 		}
+	}
+	return nil
+}
+
+// sendAllAccepted sends reqs closed loop before the clock and fails unless
+// the node accepted every one.
+func sendAllAccepted(reqs []loadgen.Request, addr, host string, conc int, what, hint string) error {
+	res, err := loadgen.Run(reqs, loadgen.RunOptions{Addr: addr, Host: host, Concurrency: conc})
+	if err != nil {
+		return err
+	}
+	if res.Statuses[202] != len(reqs) {
+		return fmt.Errorf("%s: want %d accepted, got statuses %v%s", what, len(reqs), res.Statuses, hint)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -70,9 +71,10 @@ func (e *Entry) Marshal(dst []byte) []byte {
 		// The ingress refuses such bodies (max_body is capped at MaxBodySize).
 		panic(fmt.Sprintf("inbound: a %d-byte body is over MaxBodySize", len(e.Body)))
 	}
+	lenAt := len(dst)
 	dst = binary.AppendUvarint(dst, uint64(maxEnc))
-	lenAt := len(dst) - uvarintLen(uint64(maxEnc))
-	dst = growTo(dst, len(dst)+maxEnc)
+	width := len(dst) - lenAt
+	dst = slices.Grow(dst, maxEnc)
 	room := dst[len(dst) : len(dst)+maxEnc]
 	enc := s2.Encode(room, e.Body)
 	if len(enc) > 0 && &enc[0] != &room[0] {
@@ -80,17 +82,8 @@ func (e *Entry) Marshal(dst []byte) []byte {
 	}
 	// Rewrite the length prefix with the real length, in the same width
 	// (a padded uvarint), and trim.
-	putPaddedUvarint(dst[lenAt:lenAt+uvarintLen(uint64(maxEnc))], uint64(len(enc)))
+	putPaddedUvarint(dst[lenAt:lenAt+width], uint64(len(enc)))
 	return dst[:len(dst)+len(enc)]
-}
-
-func uvarintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
 }
 
 // putPaddedUvarint writes v as a uvarint filling exactly len(b) bytes
@@ -101,16 +94,6 @@ func putPaddedUvarint(b []byte, v uint64) {
 		v >>= 7
 	}
 	b[len(b)-1] = byte(v)
-}
-
-// growTo makes cap(b) at least n, keeping len(b).
-func growTo(b []byte, n int) []byte {
-	if cap(b) >= n {
-		return b
-	}
-	nb := make([]byte, len(b), max(n, 2*cap(b)))
-	copy(nb, b)
-	return nb
 }
 
 // Size is an upper bound of the encoded size, for sizing buffers.
