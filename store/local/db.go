@@ -139,14 +139,16 @@ const nStripes = 4096
 // DB is one node's local store. It is safe for concurrent use. Close it when
 // done: Close stops the maintenance goroutine and releases the directory lock.
 type DB struct {
-	pdb    *pebble.DB
-	lock   *pebble.Lock
-	opts   Options
-	log    *slog.Logger
-	wsync  *pebble.WriteOptions // pebble.Sync unless Options.NoSync
-	now    func() time.Time
-	bucket int64 // dedup bucket width in ns
-	nprobe int64 // live dedup buckets
+	pdb   *pebble.DB
+	lock  *pebble.Lock
+	opts  Options
+	log   *slog.Logger
+	wsync *pebble.WriteOptions // pebble.Sync unless Options.NoSync
+	// committer merges concurrent Accepts into one synced batch (commit.go).
+	committer *committer
+	now       func() time.Time
+	bucket    int64 // dedup bucket width in ns
+	nprobe    int64 // live dedup buckets
 
 	// closeMu is read-held by every operation and write-held by Close, so
 	// Close waits for operations in flight and none reaches a closed Pebble.
@@ -280,6 +282,7 @@ func Open(dir string, o Options) (*DB, error) {
 		db.filterWG.Add(1)
 		go db.fillFilters(starts)
 	}
+	db.committer = newCommitter(pdb, o.NoSync)
 	go db.maintainLoop()
 	return db, nil
 }
@@ -317,6 +320,7 @@ func (db *DB) Close() error {
 	close(db.stop)
 	<-db.done
 	db.filterWG.Wait()
+	db.committer.close()
 	db.mu.Lock()
 	for _, q := range db.queues {
 		q.closeNotify()

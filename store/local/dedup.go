@@ -254,7 +254,7 @@ func (db *DB) record(ns, id string, q *Queue, entry []byte, p *Probe) (uint64, e
 		err = q.setEntry(b, seq, now, entry)
 	}
 	if err == nil {
-		err = b.Commit(db.wsync)
+		err = db.committer.submit(b)
 	}
 	b.Close()
 	if err == nil && db.filters != nil {
