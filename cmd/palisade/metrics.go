@@ -21,7 +21,7 @@ type localCollector struct {
 	diskUse, compactions, compactDebt, flushes, readAmp *prometheus.Desc
 	cacheHits, cacheMisses, stalls, stallTime           *prometheus.Desc
 	diskSlow, bgErrors, dirFree, dirSize                *prometheus.Desc
-	walFsync, accepts, acceptBatches                    *prometheus.Desc
+	walFsync, accepts, acceptCommits                    *prometheus.Desc
 }
 
 func newLocalCollector(db *local.DB, dataDir string, queues ...*local.Queue) *localCollector {
@@ -47,9 +47,9 @@ func newLocalCollector(db *local.DB, dataDir string, queues ...*local.Queue) *lo
 		bgErrors:    d("palisade_pebble_background_errors_total", "Errors in the local store's background work (flushes, compactions)."),
 		dirFree:     d("palisade_data_dir_free_bytes", "Bytes available to Palisade on the file system holding data_dir."),
 		dirSize:     d("palisade_data_dir_size_bytes", "Size of the file system holding data_dir."),
-		accepts: d("palisade_local_accepts_committed_total", "Accepted activities (and relay seen-marks) durably committed to the local store, "+
-			"by path: direct when no other was in flight, merged when several shared one Pebble commit.", "path"),
-		acceptBatches: d("palisade_local_accept_batches_total", "Merged commits of the local store; the merged accepts divided by this is the mean number of accepts per commit."),
+		accepts:     d("palisade_local_accepts_committed_total", "Accepted activities (and relay seen-marks) durably committed to the local store."),
+		acceptCommits: d("palisade_local_accept_commits_total", "Pebble commits that carried the accepts: concurrent accepts share one, so accepts divided by commits "+
+			"is the mean number per commit."),
 		walFsync: d("palisade_pebble_wal_fsync_seconds", "Duration of the local store's WAL syncs: every accepted activity waits for one "+
 			"(many share each). Slow syncs here with idle CPU mean a slow or contended disk."),
 	}
@@ -58,7 +58,7 @@ func newLocalCollector(db *local.DB, dataDir string, queues ...*local.Queue) *lo
 func (c *localCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.depth, c.oldest, c.lag, c.highWater, c.diskUse, c.compactions, c.compactDebt,
 		c.flushes, c.readAmp, c.cacheHits, c.cacheMisses, c.stalls, c.stallTime, c.diskSlow, c.bgErrors, c.dirFree, c.dirSize, c.walFsync,
-		c.accepts, c.acceptBatches} {
+		c.accepts, c.acceptCommits} {
 		ch <- d
 	}
 }
@@ -99,9 +99,8 @@ func (c *localCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.diskSlow, float64(ev.DiskSlow))
 	counter(c.bgErrors, float64(ev.BackgroundErrors))
 	cs := c.db.CommitStats()
-	ch <- prometheus.MustNewConstMetric(c.accepts, prometheus.CounterValue, float64(cs.Direct), "direct")
-	ch <- prometheus.MustNewConstMetric(c.accepts, prometheus.CounterValue, float64(cs.Merged), "merged")
-	counter(c.acceptBatches, float64(cs.MergedBatches))
+	counter(c.accepts, float64(cs.Accepts))
+	counter(c.acceptCommits, float64(cs.Commits))
 	var fs syscall.Statfs_t
 	if syscall.Statfs(c.dataDir, &fs) == nil {
 		gauge(c.dirFree, float64(fs.Bavail)*float64(fs.Bsize))

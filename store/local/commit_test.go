@@ -1,9 +1,14 @@
 package local
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // Concurrent accepts share commits, and sharing loses nothing: after a
@@ -41,13 +46,13 @@ func TestConcurrentAcceptsShareCommits(t *testing.T) {
 			}
 			wg.Wait()
 			cs := db.CommitStats()
-			if got := cs.Direct + cs.Merged; got != workers*each {
-				t.Fatalf("commit stats count %d accepts (%+v), want %d", got, cs, workers*each)
+			if cs.Accepts != workers*each {
+				t.Fatalf("commit stats count %d accepts (%+v), want %d", cs.Accepts, cs, workers*each)
 			}
-			if cs.MergedBatches == 0 || cs.MergedBatches >= cs.Merged {
-				t.Fatalf("%d merged accepts went in %d commits: no commit was shared (%+v)", cs.Merged, cs.MergedBatches, cs)
+			if cs.Commits == 0 || cs.Commits >= cs.Accepts {
+				t.Fatalf("%d accepts took %d commits: no commit was shared", cs.Accepts, cs.Commits)
 			}
-			t.Logf("%+v: %.1f accepts per merged commit", cs, float64(cs.Merged)/float64(cs.MergedBatches))
+			t.Logf("%+v: %.1f accepts per commit", cs, float64(cs.Accepts)/float64(cs.Commits))
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -77,9 +82,8 @@ func TestConcurrentAcceptsShareCommits(t *testing.T) {
 	}
 }
 
-// One accept with nothing else in flight is committed directly, without the
-// merging goroutines' hand-offs (an idle node's latency).
-func TestLoneAcceptCommitsDirectly(t *testing.T) {
+// One accept with nothing else in flight commits alone, by itself.
+func TestLoneAcceptCommitsAlone(t *testing.T) {
 	db := openT(t, t.TempDir(), Options{Logger: quiet})
 	q := queueT(t, db, "inbound")
 	for i := range 3 {
@@ -88,7 +92,63 @@ func TestLoneAcceptCommitsDirectly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if cs := db.CommitStats(); cs != (CommitStats{Direct: 3}) {
-		t.Fatalf("commit stats %+v, want 3 direct", cs)
+	if cs := db.CommitStats(); cs != (CommitStats{Accepts: 3, Commits: 3}) {
+		t.Fatalf("commit stats %+v, want 3 accepts in 3 commits", cs)
+	}
+}
+
+// A write that fails half-way poisons the batch it wrote into: nothing in
+// that batch is committed, and the other requests in it get an error
+// instead of a false promise of durability.
+func TestFailedWritePoisonsItsBatch(t *testing.T) {
+	db := openT(t, t.TempDir(), Options{Logger: quiet})
+	c := db.committer
+	// A leader is in flight (as under load), so requests join the open batch.
+	c.mu.Lock()
+	c.leading = true
+	c.mu.Unlock()
+	joined := make(chan error, 1)
+	go func() {
+		joined <- c.submit(func(b *pebble.Batch) error { return b.Set([]byte("zz-good"), []byte("1"), nil) })
+	}()
+	for {
+		c.mu.Lock()
+		n := int64(0)
+		if c.open != nil {
+			n = c.open.n
+		}
+		c.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	bad := errors.New("disk on fire")
+	err := c.submit(func(b *pebble.Batch) error {
+		if err := b.Set([]byte("zz-half"), []byte("1"), nil); err != nil {
+			return err
+		}
+		return bad
+	})
+	if !errors.Is(err, bad) {
+		t.Fatalf("failing write: submit = %v, want %v", err, bad)
+	}
+	// The leader finishes its own (empty) batch and moves on to the open one.
+	c.lead(&pendingCommit{b: db.pdb.NewBatch(), done: make(chan struct{}), lead: make(chan struct{}, 1)})
+	if err := <-joined; err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("request sharing the poisoned batch: submit = %v, want an error naming the failed write", err)
+	}
+	for _, k := range []string{"zz-good", "zz-half"} {
+		if _, closer, err := db.pdb.Get([]byte(k)); err == nil {
+			closer.Close()
+			t.Errorf("%s was committed from a poisoned batch", k)
+		}
+	}
+	if c.leading || c.open != nil {
+		t.Fatalf("committer left leading=%v open=%v", c.leading, c.open)
+	}
+	// And it still works.
+	if err := c.submit(func(b *pebble.Batch) error { return b.Set([]byte("zz-after"), []byte("1"), nil) }); err != nil {
+		t.Fatal(err)
 	}
 }

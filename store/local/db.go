@@ -320,7 +320,6 @@ func (db *DB) Close() error {
 	close(db.stop)
 	<-db.done
 	db.filterWG.Wait()
-	db.committer.close()
 	db.mu.Lock()
 	for _, q := range db.queues {
 		q.closeNotify()

@@ -240,7 +240,6 @@ func (db *DB) record(ns, id string, q *Queue, entry []byte, p *Probe) (uint64, e
 			return 0, err
 		}
 	}
-	b := db.pdb.NewBatch()
 	bp := db.keyBufs.Get().(*[]byte)
 	start := db.bucketStart(db.bucketOf(now))
 	*bp = appendDedupKey((*bp)[:0], start, ns, id)
@@ -248,15 +247,18 @@ func (db *DB) record(ns, id string, q *Queue, entry []byte, p *Probe) (uint64, e
 	if db.filters != nil {
 		h = db.filters.hash(*bp)
 	}
-	err = b.Set(*bp, nil, nil)
+	// The dedup record and the entry go into one batch, shared with the
+	// accepts in flight (commit.go), and are synced before this returns.
+	err = db.committer.submit(func(b *pebble.Batch) error {
+		if err := b.Set(*bp, nil, nil); err != nil {
+			return err
+		}
+		if q != nil {
+			return q.setEntry(b, seq, now, entry)
+		}
+		return nil
+	})
 	db.keyBufs.Put(bp)
-	if err == nil && q != nil {
-		err = q.setEntry(b, seq, now, entry)
-	}
-	if err == nil {
-		err = db.committer.submit(b)
-	}
-	b.Close()
 	if err == nil && db.filters != nil {
 		// Before the stripe lock is released: the next Accept of this id
 		// must find it.
