@@ -48,10 +48,11 @@ type pendingCommit struct {
 	n int64 // requests in b
 	// poison, when set, is why b must not be committed (written under
 	// committer.mu while b is open).
-	poison error
-	err    error
-	done   chan struct{} // closed when b is synced, or failed (err)
-	lead   chan struct{} // cap 1: a token makes its receiver the leader of b
+	poison    error
+	committed bool // commit has run (written by the leader before the lead token)
+	err       error
+	done      chan struct{} // closed when b is synced, or failed (err)
+	lead      chan struct{} // cap 1: a token makes its receiver the leader of b
 }
 
 func newCommitter(pdb *pebble.DB, nosync bool) *committer {
@@ -80,7 +81,12 @@ func (c *committer) submit(write func(*pebble.Batch) error) error {
 		// if one does, part of this caller's writes may be in p: p must not
 		// be committed. Its other requests get an error, and nothing they
 		// were told is durable is lost.
-		if p.poison == nil {
+		// A batch nobody else has joined is dropped, so that every open
+		// batch has a request waiting to take over the leadership.
+		if p.n == 0 {
+			c.open = nil
+			p.b.Close()
+		} else if p.poison == nil {
 			p.poison = fmt.Errorf("local: another write to the same commit failed: %w", err)
 		}
 		c.mu.Unlock()
@@ -99,6 +105,9 @@ func (c *committer) submit(write func(*pebble.Batch) error) error {
 	select {
 	case <-p.done:
 	case <-p.lead:
+		if !p.committed {
+			c.commit(p)
+		}
 		c.lead(p)
 	}
 	return p.err
@@ -107,6 +116,7 @@ func (c *committer) submit(write func(*pebble.Batch) error) error {
 // commit writes p to the WAL and the memtable without waiting for the sync,
 // or fails p.
 func (c *committer) commit(p *pendingCommit) {
+	p.committed = true
 	if p.poison != nil {
 		p.err = p.poison
 		return
@@ -119,38 +129,37 @@ func (c *committer) commit(p *pendingCommit) {
 	p.err = c.pdb.ApplyNoSyncWait(p.b, pebble.Sync)
 }
 
-// lead is the leader's part for p, which commit has written: wait for its
-// sync, release its requests, commit the batch that opened meanwhile and
-// pass the leadership to one of its requests.
+// lead is the leader's part for p, which commit has handled: wait for its
+// sync, release its requests, and pass the leadership to one of the
+// requests of the batch that opened meanwhile, if any. It never takes on
+// that batch's wait itself, so a leader's own request is delayed by at most
+// one commit.
 func (c *committer) lead(p *pendingCommit) {
-	for {
-		if p.err == nil && !c.nosync {
-			p.err = p.b.SyncWait()
-		}
-		p.b.Close()
-		if p.err == nil {
-			c.accepts.Add(p.n)
-		}
-		close(p.done)
-
-		c.mu.Lock()
-		next := c.open
-		c.open = nil
-		if next == nil {
-			c.leading = false
-		}
-		c.mu.Unlock()
-		if next == nil {
-			return
-		}
-		c.commit(next)
-		if next.err == nil && !c.nosync {
-			next.lead <- struct{}{} // one of its requests waits for the sync
-			return
-		}
-		// Unsynced (or failed) it is done already: release it here.
-		p = next
+	if p.err == nil && !c.nosync {
+		p.err = p.b.SyncWait()
 	}
+	p.b.Close()
+	if p.err == nil {
+		c.accepts.Add(p.n)
+	}
+	close(p.done)
+
+	c.mu.Lock()
+	next := c.open
+	c.open = nil
+	if next == nil {
+		c.leading = false
+	}
+	c.mu.Unlock()
+	if next == nil {
+		return
+	}
+	if !c.nosync {
+		// Now, so its WAL sync starts without waiting for the wake-up of
+		// the request that takes over.
+		c.commit(next)
+	}
+	next.lead <- struct{}{} // every open batch has a request waiting (submit)
 }
 
 // CommitStats counts the synced accepts since Open and the Pebble commits

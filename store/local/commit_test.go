@@ -152,3 +152,41 @@ func TestFailedWritePoisonsItsBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A write that fails in a batch nobody else has joined drops that batch:
+// nothing of it is committed, and the next request is not left waiting for
+// a leader that will never come.
+func TestFailedLoneWriteIsDropped(t *testing.T) {
+	db := openT(t, t.TempDir(), Options{Logger: quiet})
+	c := db.committer
+	c.mu.Lock()
+	c.leading = true // a leader in flight: the failed batch would be next
+	c.mu.Unlock()
+	bad := errors.New("no room")
+	if err := c.submit(func(b *pebble.Batch) error { b.Set([]byte("zz-half"), nil, nil); return bad }); !errors.Is(err, bad) {
+		t.Fatalf("submit = %v, want %v", err, bad)
+	}
+	if c.open != nil {
+		t.Fatal("the failed lone write's batch is still open")
+	}
+	c.lead(&pendingCommit{b: db.pdb.NewBatch(), done: make(chan struct{}), lead: make(chan struct{}, 1)})
+	done := make(chan error, 1)
+	go func() { done <- c.submit(func(b *pebble.Batch) error { return b.Set([]byte("zz-after"), nil, nil) }) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a submit after a dropped batch never returned")
+	}
+	if _, closer, err := db.pdb.Get([]byte("zz-half")); err == nil {
+		closer.Close()
+		t.Error("the failed write was committed")
+	}
+	if _, closer, err := db.pdb.Get([]byte("zz-after")); err != nil {
+		t.Errorf("the next write is not there: %v", err)
+	} else {
+		closer.Close()
+	}
+}
