@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -194,9 +195,20 @@ func TestSuspendedDomainIsNeverContacted(t *testing.T) {
 func TestUnavailableHostIsProbedThenDrained(t *testing.T) {
 	key := senderKey(t)
 	a := newSink(t, &key.PublicKey, "")
-	var down atomic.Bool
+	var down, hold atomic.Bool
 	down.Store(true)
+	hold.Store(true)
+	// While hold is set, each request is parked in the sink (counted in
+	// flight, and in the sink's concurrency) until the test releases it: the
+	// test then knows exactly which requests the engine has started.
+	var parked atomic.Int64
+	gate := make(chan struct{})
+	releaseAll := sync.OnceFunc(func() { close(gate) })
 	a.setStatus(func(n int64) int {
+		if hold.Load() {
+			parked.Add(1)
+			<-gate
+		}
 		switch {
 		case !down.Load():
 			return http.StatusAccepted
@@ -210,15 +222,28 @@ func TestUnavailableHostIsProbedThenDrained(t *testing.T) {
 	})
 	o := fastOptions(t)
 	o.UnavailableAfter = 3
+	o.PerHost = 4
 	o.BackoffBase = 10 * time.Millisecond
 	o.BackoffMax = time.Hour
 	en := newEnv(t, "", o)
+	t.Cleanup(releaseAll) // before the engine and the sink are closed
 	en.run()
 	const n = 40
 	for i := range n {
 		if err := en.e.Enqueue(activity(i), testActor, []string{a.url("/inbox")}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Fail UnavailableAfter requests one by one, each time waiting for the
+	// engine to fill its PerHost slots again, so that when the host is
+	// marked unavailable the engine still has PerHost-1 requests out, all
+	// of them parked in the sink and none in transit.
+	per := int64(o.PerHost)
+	for i := range int64(o.UnavailableAfter) {
+		waitFor(t, "every per-host slot to be in use", func() bool {
+			return parked.Load() == per+i && a.n.Load() == per+i
+		})
+		gate <- struct{}{}
 	}
 	waitFor(t, "the host to be marked unavailable", func() bool {
 		hs := en.e.Hosts()
@@ -227,10 +252,18 @@ func TestUnavailableHostIsProbedThenDrained(t *testing.T) {
 	if v := gaugeValue(t, en, "palisade_delivery_hosts_unavailable"); v != 1 {
 		t.Errorf("hosts_unavailable = %v, want 1", v)
 	}
-	// While unavailable, only probes go out: one request at a time.
-	waitFor(t, "in-flight deliveries to finish", func() bool { return a.inflight.Load() == 0 })
+	// Every request the engine started before it marked the host is still
+	// parked in the sink: any request that arrives from now on was started
+	// while the host was unavailable, and must be a probe sent while nothing
+	// else is out to the host (neither those older requests nor another
+	// probe).
+	before := per + int64(o.UnavailableAfter) - 1
+	if got, in := a.n.Load(), a.inflight.Load(); got != before || in != per-1 {
+		t.Fatalf("sink saw %d requests with %d in flight once the host was marked unavailable, want %d with %d", got, in, before, per-1)
+	}
+	hold.Store(false)
 	a.maxConc.Store(0)
-	before := a.n.Load()
+	releaseAll()
 	waitFor(t, "three probes", func() bool { return a.n.Load() >= before+3 })
 	if c := a.maxConc.Load(); c > 1 {
 		t.Errorf("%d concurrent requests to an unavailable host, want probes one at a time", c)
