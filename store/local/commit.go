@@ -8,8 +8,8 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// committer merges the small synced batches of concurrent accepts into one
-// Pebble batch, so that N requests in flight cost one commit instead of N.
+// committer puts the writes of concurrent accepts into one synced Pebble
+// batch, so that N requests in flight cost one commit instead of N.
 //
 // Pebble's commit pipeline already shares each WAL fsync among concurrent
 // commits, but every commit still pays its own pass through the pipeline
@@ -21,14 +21,14 @@ import (
 // (each hand-off to another goroutine is a wake-up, which is expensive on
 // the machines this runs on). One request at a time is the leader: it
 // commits the batch it is in and waits for that batch's sync, while the
-// requests arriving meanwhile copy their writes into the next open batch.
+// requests arriving meanwhile write into the next open batch.
 // When the sync is done the leader releases its batch, commits the open
 // batch (whose WAL sync then starts at once) and passes the leadership to
 // one of that batch's requests, which waits for the sync and so on. A request
 // arriving with no leader (an idle node) leads its own batch of one.
 //
 // Durability is unchanged: submit returns only after the batch holding the
-// caller's writes is synced (or failed). Atomicity is per caller batch and
+// caller's writes is synced (or failed). A caller's writes are atomic, and
 // more: a merged batch commits or fails as a whole.
 type committer struct {
 	pdb    *pebble.DB
