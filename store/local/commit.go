@@ -48,15 +48,19 @@ type pendingCommit struct {
 	n int64 // requests in b
 	// poison, when set, is why b must not be committed (written under
 	// committer.mu while b is open).
-	poison    error
-	committed bool // commit has run (written by the leader before the lead token)
-	err       error
-	done      chan struct{} // closed when b is synced, or failed (err)
-	lead      chan struct{} // cap 1: a token makes its receiver the leader of b
+	poison error
+	err    error
+	done   chan struct{} // closed when b is synced, or failed (err)
+	lead   chan struct{} // cap 1: a token makes its receiver the leader of b
 }
 
 func newCommitter(pdb *pebble.DB, nosync bool) *committer {
 	return &committer{pdb: pdb, nosync: nosync}
+}
+
+// newPending returns an empty batch for requests to write into.
+func (c *committer) newPending() *pendingCommit {
+	return &pendingCommit{b: c.pdb.NewBatch(), done: make(chan struct{}), lead: make(chan struct{}, 1)}
 }
 
 // submit has write add the caller's writes to the open merged batch, and
@@ -73,16 +77,16 @@ func (c *committer) submit(write func(*pebble.Batch) error) error {
 	c.mu.Lock()
 	p := c.open
 	if p == nil {
-		p = &pendingCommit{b: c.pdb.NewBatch(), done: make(chan struct{}), lead: make(chan struct{}, 1)}
+		p = c.newPending()
 		c.open = p
 	}
 	if err := write(p.b); err != nil {
 		// Pebble's batch writes fail only on a closed or 4 GiB batch, but
 		// if one does, part of this caller's writes may be in p: p must not
 		// be committed. Its other requests get an error, and nothing they
-		// were told is durable is lost.
-		// A batch nobody else has joined is dropped, so that every open
-		// batch has a request waiting to take over the leadership.
+		// were told is durable is lost. A batch nobody else has joined is
+		// dropped instead, so that every open batch has a request waiting
+		// to take over the leadership.
 		if p.n == 0 {
 			c.open = nil
 			p.b.Close()
@@ -105,7 +109,7 @@ func (c *committer) submit(write func(*pebble.Batch) error) error {
 	select {
 	case <-p.done:
 	case <-p.lead:
-		if !p.committed {
+		if c.nosync { // the previous leader commits only synced batches
 			c.commit(p)
 		}
 		c.lead(p)
@@ -116,7 +120,6 @@ func (c *committer) submit(write func(*pebble.Batch) error) error {
 // commit writes p to the WAL and the memtable without waiting for the sync,
 // or fails p.
 func (c *committer) commit(p *pendingCommit) {
-	p.committed = true
 	if p.poison != nil {
 		p.err = p.poison
 		return

@@ -134,7 +134,7 @@ func TestFailedWritePoisonsItsBatch(t *testing.T) {
 		t.Fatalf("failing write: submit = %v, want %v", err, bad)
 	}
 	// The leader finishes its own (empty) batch and moves on to the open one.
-	c.lead(&pendingCommit{b: db.pdb.NewBatch(), done: make(chan struct{}), lead: make(chan struct{}, 1)})
+	c.lead(c.newPending())
 	if err := <-joined; err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("request sharing the poisoned batch: submit = %v, want an error naming the failed write", err)
 	}
@@ -169,7 +169,7 @@ func TestFailedLoneWriteIsDropped(t *testing.T) {
 	if c.open != nil {
 		t.Fatal("the failed lone write's batch is still open")
 	}
-	c.lead(&pendingCommit{b: db.pdb.NewBatch(), done: make(chan struct{}), lead: make(chan struct{}, 1)})
+	c.lead(c.newPending())
 	done := make(chan error, 1)
 	go func() { done <- c.submit(func(b *pebble.Batch) error { return b.Set([]byte("zz-after"), nil, nil) }) }()
 	select {
