@@ -52,6 +52,7 @@ func cmdBench(args []string) error {
 	keyPort := fs.Int("key-port", 0, "port of the key servers (0: any free port)")
 	consumers := fs.Bool("consumers", false, "run the started node's relay and instance consumers during the load\n"+
 		"(default: off, so the figures are the gateway's; the consumers drain the queue after)")
+	timeline := fs.String("latency-log", "", "write every request's schedule time, latency and status as CSV to `file`")
 	profile := fs.String("node-profile", "", "write a CPU profile of the started node, taken during the measured run, to `file`")
 	profileSecs := fs.Int("node-profile-seconds", 5, "length of the --node-profile capture")
 	dbURL := fs.String("database-url", os.Getenv("PALISADE_DATABASE_URL"), "database for a started node (default: its own private cluster)")
@@ -142,6 +143,12 @@ func cmdBench(args []string) error {
 	}
 	self := selfCPU() - self0
 	res.Print(os.Stdout)
+	if *timeline != "" {
+		if err := writeTimeline(res, *timeline); err != nil {
+			return err
+		}
+		fmt.Printf("latency log: %s (%d requests)\n", *timeline, len(res.Samples))
+	}
 	fmt.Printf("tool: CPU %.2fs over the run (%.1f µs per request): the load tool's own share of the machine\n",
 		self.Seconds(), float64(self.Microseconds())/float64(max(1, res.Sent)))
 	if prof != nil {
@@ -403,4 +410,23 @@ func (b *benchNode) metric(name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s not found", name)
+}
+
+func writeTimeline(res *loadgen.Result, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bench: latency log: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	err = res.WriteTimeline(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("bench: latency log %s: %w", path, err)
+	}
+	return nil
 }

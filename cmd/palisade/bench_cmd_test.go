@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,8 +20,10 @@ func TestBenchCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a node and signs ~700 RSA requests")
 	}
+	timeline := filepath.Join(t.TempDir(), "latency.csv")
 	cmd := exec.Command(os.Args[0], "bench", "--requests", "400", "--warmup", "150", "--actors", "4", "--domains", "2",
-		"--dup", "0.1", "--blocked", "0.1", "--badsig", "0.1", "--concurrency", "16", "--database-url", pgtest.URL(t))
+		"--dup", "0.1", "--blocked", "0.1", "--badsig", "0.1", "--concurrency", "16", "--database-url", pgtest.URL(t),
+		"--latency-log", timeline)
 	cmd.Env = append(os.Environ(), "PALISADE_TEST_MAIN=1", "PALISADE_CONFIG=")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -59,5 +62,27 @@ func TestBenchCommand(t *testing.T) {
 	depth, _ := strconv.Atoi(m[1])
 	if warm, _ := strconv.Atoi(m[2]); warm != 4+150 || depth != warm+sent["accept"] {
 		t.Errorf("queue depth %d, warm-up %s (want 154), accepted %d", depth, m[2], sent["accept"])
+	}
+	// The latency log has a line per request, each with its status.
+	csv, err := os.ReadFile(timeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
+	if len(lines) != 401 || lines[0] != "at_ms,latency_ms,status,kind" {
+		t.Fatalf("latency log has %d lines (want 401), header %q", len(lines), lines[0])
+	}
+	byKind := map[string]int{}
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		if len(f) != 4 {
+			t.Fatalf("latency log line %q", l)
+		}
+		byKind[f[3]]++
+	}
+	for k, n := range sent {
+		if byKind[k] != n {
+			t.Errorf("latency log has %d %s lines, the report %d", byKind[k], k, n)
+		}
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
+	"flag"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -140,6 +143,7 @@ func BenchmarkPipeline(b *testing.B) {
 			var bad atomic.Int64
 			b.SetParallelism(64) // many requests in flight, as on a busy node: commits group
 			verifyBefore, preparedBefore := verifyCPU(b)
+			stopProfile := startPipelineProfile(b, name)
 			u0, s0 := cpuTimes()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
@@ -153,6 +157,7 @@ func BenchmarkPipeline(b *testing.B) {
 			})
 			b.StopTimer()
 			u1, s1 := cpuTimes()
+			stopProfile()
 			cpu := (u1 - u0) + (s1 - s0)
 			if bad.Load() > 0 {
 				b.Fatalf("%d requests not accepted", bad.Load())
@@ -173,6 +178,24 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportMetric(perOp/float64(prepared.Nanoseconds()), "x-prepared")
 		})
 	}
+}
+
+// pipelineProfile names a file for a CPU profile of the timed part of
+// BenchmarkPipeline only: -cpuprofile would be mostly request signing.
+var pipelineProfile = flag.String("pipeline.cpuprofile", "", "write a CPU profile of BenchmarkPipeline's timed loop to `file`.<sub-benchmark>")
+
+func startPipelineProfile(b *testing.B, name string) (stop func()) {
+	if *pipelineProfile == "" || b.N == 1 {
+		return func() {}
+	}
+	f, err := os.Create(*pipelineProfile + "." + name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 func benchFlActors(b *testing.B) []*loadgen.Actor {

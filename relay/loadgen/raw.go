@@ -49,15 +49,24 @@ type rawConn struct {
 	renew time.Time
 }
 
+// dial opens the connection if it is not open.
+func (rc *rawConn) dial() error {
+	if rc.c != nil {
+		return nil
+	}
+	c, err := net.DialTimeout("tcp", rc.addr, rc.timeout)
+	if err != nil {
+		return err
+	}
+	rc.c, rc.br = c, bufio.NewReaderSize(c, 4096)
+	rc.renew = time.Time{}
+	return nil
+}
+
 // do sends one request and reads its answer.
 func (rc *rawConn) do(req []byte) (int, error) {
-	if rc.c == nil {
-		c, err := net.DialTimeout("tcp", rc.addr, rc.timeout)
-		if err != nil {
-			return 0, err
-		}
-		rc.c, rc.br = c, bufio.NewReaderSize(c, 4096)
-		rc.renew = time.Time{}
+	if err := rc.dial(); err != nil {
+		return 0, err
 	}
 	if now := time.Now(); !now.Before(rc.renew) {
 		rc.c.SetDeadline(now.Add(rc.timeout))

@@ -1,12 +1,16 @@
 package loadgen
 
 import (
+	"bytes"
+	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -82,5 +86,85 @@ func TestOverlappingRunsRestoreTheCollector(t *testing.T) {
 	gcOn()
 	if got := debug.SetGCPercent(77); got != 77 {
 		t.Fatalf("after both runs GC percent is %d, want 77", got)
+	}
+}
+
+// An open-loop run opens its workers' connections before the clock starts,
+// and its timeline has one line per request at its scheduled time.
+func TestOpenLoopPreconnectsAndLogsEveryRequest(t *testing.T) {
+	var conns, connsAtFirst atomic.Int64
+	var first sync.Once
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		first.Do(func() { connsAtFirst.Store(conns.Load()) })
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(202)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	f, err := NewFleet(1, 2, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	reqs, err := Presign(f, Mix{Host: "node.test", N: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(reqs, RunOptions{Addr: strings.TrimPrefix(srv.URL, "http://"), Host: "node.test", Rate: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := connsAtFirst.Load(); got != 512 {
+		t.Errorf("%d connections open when the first request arrived, want all 512 workers'", got)
+	}
+	if res.Sent != 200 || res.Statuses[202] != 200 {
+		t.Fatalf("sent %d statuses %v", res.Sent, res.Statuses)
+	}
+	var buf bytes.Buffer
+	if err := res.WriteTimeline(&buf); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 201 || lines[0] != "at_ms,latency_ms,status,kind" {
+		t.Fatalf("timeline has %d lines, header %q", len(lines), lines[0])
+	}
+	for i, l := range lines[1:] {
+		var at, lat float64
+		var status int
+		var kind string
+		if _, err := fmt.Sscanf(strings.ReplaceAll(l, ",", " "), "%f %f %d %s", &at, &lat, &status, &kind); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		// Open loop at 1000/s: request i is due at i ms.
+		if want := float64(i); at < want-0.01 || at > want+0.01 || status != 202 || kind != "accept" || lat <= 0 {
+			t.Fatalf("line %d = %q, want at %.0f ms, 202, accept", i, l, want)
+		}
+	}
+}
+
+func TestRunNamesAnUnreachableNode(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	f, err := NewFleet(1, 1, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	reqs, err := Presign(f, Mix{Host: "node.test", N: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(reqs, RunOptions{Addr: addr, Host: "node.test", Rate: 10})
+	if err == nil || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("err = %v, want one naming %s and the refusal", err, addr)
 	}
 }

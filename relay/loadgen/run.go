@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -32,6 +33,33 @@ type Result struct {
 	Errors   int // transport errors (timeouts, resets)
 	Latency  []time.Duration
 	Statuses map[int]int
+	// Samples holds every sent request in request order: when it was due
+	// (from the start of the run), how long its answer took, and the
+	// answer. It is what WriteTimeline writes.
+	Samples []Sample
+}
+
+// Sample is one sent request's measurement.
+type Sample struct {
+	At      time.Duration // scheduled (open loop) or sent (closed loop), from the run's start
+	Latency time.Duration
+	Status  int // HTTP status, or -1 for a transport error
+	Kind    Kind
+}
+
+// WriteTimeline writes the samples as CSV (at_ms, latency_ms, status,
+// kind), one line per request in request order: the shape of a run's tail
+// over time, to line up with the node's logs and metrics.
+func (r *Result) WriteTimeline(w io.Writer) error {
+	if _, err := fmt.Fprintln(w, "at_ms,latency_ms,status,kind"); err != nil {
+		return err
+	}
+	for _, s := range r.Samples {
+		if _, err := fmt.Fprintf(w, "%.3f,%.3f,%d,%s\n", float64(s.At)/1e6, float64(s.Latency)/1e6, s.Status, s.Kind); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // KindResult counts one request kind's answers.
@@ -141,9 +169,19 @@ func (p *Plan) Run(o RunOptions) (*Result, error) {
 	type sample struct {
 		kind   Kind
 		status int
+		at     time.Duration
 		lat    time.Duration
 	}
 	samples := make([]sample, len(reqs))
+	// Every worker's connection is open before the clock starts: a node in
+	// service has its peers' keep-alive connections already, and hundreds
+	// of handshakes in the first milliseconds would be measured as the
+	// node's latency. A connection the node closes later is redialled
+	// inside the measurement, as a peer would.
+	conns := make([]*rawConn, workers)
+	if err := preconnect(conns, o); err != nil {
+		return nil, err
+	}
 	var next atomic.Int64
 	gcOff()
 	defer gcOn()
@@ -157,7 +195,7 @@ func (p *Plan) Run(o RunOptions) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conn := &rawConn{addr: o.Addr, timeout: o.Timeout}
+			conn := conns[w]
 			defer conn.close()
 			for {
 				i := int(next.Add(1) - 1)
@@ -181,7 +219,7 @@ func (p *Plan) Run(o RunOptions) (*Result, error) {
 				if err != nil {
 					st = -1
 				}
-				samples[i] = sample{kind: r.Kind, status: st, lat: lat}
+				samples[i] = sample{kind: r.Kind, status: st, at: sched.Sub(start), lat: lat}
 			}
 		}()
 	}
@@ -204,12 +242,38 @@ func (p *Plan) Run(o RunOptions) (*Result, error) {
 		res.Statuses[s.status]++
 		kr.Latency = append(kr.Latency, s.lat)
 		res.Latency = append(res.Latency, s.lat)
+		res.Samples = append(res.Samples, Sample{At: s.at, Latency: s.lat, Status: s.status, Kind: s.kind})
 	}
 	slices.Sort(res.Latency)
 	for k := range res.ByKind {
 		slices.Sort(res.ByKind[k].Latency)
 	}
 	return res, nil
+}
+
+// preconnect opens one connection per worker, 32 dials at a time.
+func preconnect(conns []*rawConn, o RunOptions) error {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	errs := make([]error, len(conns))
+	for i := range conns {
+		conns[i] = &rawConn{addr: o.Addr, timeout: o.Timeout}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = conns[i].dial()
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, c := range conns {
+			c.close()
+		}
+		return fmt.Errorf("loadgen: opening %d connections to %s: %w", len(conns), o.Addr, err)
+	}
+	return nil
 }
 
 // Percentile returns the p-th percentile (0..100) of sorted latencies.
