@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +123,30 @@ func TestServeTLSHealthAndGracefulStop(t *testing.T) {
 		}
 	case <-time.After(40 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+func TestServeSetsItsGCTargetUnlessGOGCIsSet(t *testing.T) {
+	before := debug.SetGCPercent(-1)
+	defer debug.SetGCPercent(before)
+	debug.SetGCPercent(100)
+	if got := applyGCDefault(func(string) string { return "" }); got != servingGCPercent {
+		t.Fatalf("applyGCDefault without GOGC = %d, want %d", got, servingGCPercent)
+	}
+	if p := debug.SetGCPercent(55); p != servingGCPercent {
+		t.Fatalf("collector target %d after the default, want %d", p, servingGCPercent)
+	}
+	// The operator's GOGC (here 55, as the runtime would have applied it) stays.
+	env := func(k string) string {
+		if k == "GOGC" {
+			return "55"
+		}
+		return ""
+	}
+	if got := applyGCDefault(env); got != 55 {
+		t.Fatalf("applyGCDefault with GOGC=55 = %d, want 55", got)
+	}
+	if p := debug.SetGCPercent(100); p != 55 {
+		t.Fatalf("collector target %d, want the operator's 55", p)
 	}
 }
