@@ -54,15 +54,7 @@ func TestRunCountsStatusesOverKeepAlive(t *testing.T) {
 		w.WriteHeader(202)
 	}))
 	defer srv.Close()
-	f, err := NewFleet(1, 2, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	reqs, err := Presign(f, Mix{Host: "node.test", N: 300})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reqs := presignFresh(t, 2, 300)
 	res, err := Run(reqs, RunOptions{Addr: strings.TrimPrefix(srv.URL, "http://"), Host: "node.test", Concurrency: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -106,15 +98,7 @@ func TestOpenLoopPreconnectsAndLogsEveryRequest(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	f, err := NewFleet(1, 2, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	reqs, err := Presign(f, Mix{Host: "node.test", N: 200})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reqs := presignFresh(t, 2, 200)
 	res, err := Run(reqs, RunOptions{Addr: strings.TrimPrefix(srv.URL, "http://"), Host: "node.test", Rate: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -154,17 +138,26 @@ func TestRunNamesAnUnreachableNode(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	f, err := NewFleet(1, 1, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	reqs, err := Presign(f, Mix{Host: "node.test", N: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reqs := presignFresh(t, 1, 1)
 	_, err = Run(reqs, RunOptions{Addr: addr, Host: "node.test", Rate: 10})
-	if err == nil || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "connection refused") {
+	if err == nil || !strings.Contains(err.Error(), addr) || strings.Count(err.Error(), "connection refused") != 1 ||
+		!strings.Contains(err.Error(), "512 of 512 connections") {
 		t.Fatalf("err = %v, want one naming %s and the refusal", err, addr)
 	}
+}
+
+// presignFresh signs n fresh activities for node.test from one domain's
+// actors.
+func presignFresh(t *testing.T, actors, n int) []Request {
+	t.Helper()
+	f, err := NewFleet(1, actors, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	reqs, err := Presign(f, Mix{Host: "node.test", N: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reqs
 }

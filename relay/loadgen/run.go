@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -267,13 +266,24 @@ func preconnect(conns []*rawConn, o RunOptions) error {
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		for _, c := range conns {
-			c.close()
+	var first error
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+			if first == nil {
+				first = err
+			}
 		}
-		return fmt.Errorf("loadgen: opening %d connections to %s: %w", len(conns), o.Addr, err)
 	}
-	return nil
+	if failed == 0 {
+		return nil
+	}
+	for _, c := range conns {
+		c.close()
+	}
+	// One failure named, not hundreds of copies of it.
+	return fmt.Errorf("loadgen: %d of %d connections to %s could not be opened: %w", failed, len(conns), o.Addr, first)
 }
 
 // Percentile returns the p-th percentile (0..100) of sorted latencies.
