@@ -111,6 +111,14 @@ func TestClientAPIWithGoMastodon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// go-mastodon dials the stream in the background: the posts below must
+	// not go out before the node has the socket and is listening.
+	<-f.n.clientAPI.StreamingReady()
+	for deadline := time.Now().Add(10 * time.Second); f.n.clientAPI.StreamingConnections() < 1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("bob's user stream never connected")
+		}
+	}
 	att, err := alice.UploadMediaFromMedia(ctx, &mastodon.Media{File: bytes.NewReader(clientTestPNG(t)), Description: "tiles"})
 	if err != nil || att.Meta.Original.Width != 64 || att.BlurHash == "" {
 		t.Fatalf("upload: %+v %v", att, err)

@@ -60,6 +60,7 @@ func startAPI(ctx context.Context, n *node, _ *http.ServeMux) (func(), error) {
 		return nil, err
 	}
 	a.Register(n.public)
+	n.clientAPI = a
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)

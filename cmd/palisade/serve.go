@@ -23,6 +23,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/palisade-fedi/palisade/instance/api"
 	"github.com/palisade-fedi/palisade/instance/data"
 	"github.com/palisade-fedi/palisade/instance/federation"
 	"github.com/palisade-fedi/palisade/instance/oauth"
@@ -130,8 +131,11 @@ type node struct {
 	fetcher  *fetch.Fetcher
 	engine   *delivery.Engine
 	oauth    *oauth.Server
-	ready    atomic.Bool
-	shutdown atomic.Bool
+	// clientAPI is the Mastodon client API, once mounted (tests wait on
+	// its streaming state).
+	clientAPI *api.API
+	ready     atomic.Bool
+	shutdown  atomic.Bool
 }
 
 // serve runs the appliance until ctx is cancelled, then shuts down
