@@ -344,7 +344,7 @@ func verifyRFC9421(p Params, r *Request, pub crypto.PublicKey) error {
 
 func verifyRSAv15(k *rsa.PublicKey, msg, sig []byte) bool {
 	sum := sha256.Sum256(msg)
-	return verifyRSASHA256(k, sum[:], sig)
+	return VerifyPKCS1v15SHA256(k, sum[:], sig)
 }
 
 func verifyRSAPSS(k *rsa.PublicKey, msg, sig []byte) bool {

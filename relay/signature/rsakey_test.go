@@ -101,7 +101,7 @@ func TestPreparedRSAAgreesWithStdlib(t *testing.T) {
 			}{hashed[:], flipped, false}
 		}
 		for name, c := range cases {
-			got, want := verifyRSASHA256(pub, c.hashed, c.sig), stdlibVerify(pub, c.hashed, c.sig)
+			got, want := VerifyPKCS1v15SHA256(pub, c.hashed, c.sig), stdlibVerify(pub, c.hashed, c.sig)
 			if got != want || got != c.valid {
 				t.Errorf("%d-bit key, %s: prepared %v, crypto/rsa %v, want %v", priv.N.BitLen(), name, got, want, c.valid)
 			}
@@ -148,7 +148,7 @@ func TestPreparedRSARefusesMalformedEncodings(t *testing.T) {
 	}
 	for name, em := range cases {
 		sig := rawSign(priv, em)
-		got, want := verifyRSASHA256(pub, h[:], sig), stdlibVerify(pub, h[:], sig)
+		got, want := VerifyPKCS1v15SHA256(pub, h[:], sig), stdlibVerify(pub, h[:], sig)
 		valid := name == "exact encoding (control)"
 		if got != want || got != valid {
 			t.Errorf("%s: prepared %v, crypto/rsa %v, want %v", name, got, want, valid)
@@ -165,14 +165,14 @@ func TestPreparedRSAFollowsAChangedKey(t *testing.T) {
 	h := sha256.Sum256([]byte("x"))
 	sigA, _ := rsa.SignPKCS1v15(nil, a, crypto.SHA256, h[:])
 	sigB, _ := rsa.SignPKCS1v15(nil, b, crypto.SHA256, h[:])
-	if !verifyRSASHA256(pub, h[:], sigA) {
+	if !VerifyPKCS1v15SHA256(pub, h[:], sigA) {
 		t.Fatal("a's signature does not verify with a's key")
 	}
 	pub.N.Set(b.N)
-	if verifyRSASHA256(pub, h[:], sigA) {
+	if VerifyPKCS1v15SHA256(pub, h[:], sigA) {
 		t.Fatal("a's signature verifies after the key became b's")
 	}
-	if !verifyRSASHA256(pub, h[:], sigB) {
+	if !VerifyPKCS1v15SHA256(pub, h[:], sigB) {
 		t.Fatal("b's signature does not verify after the key became b's")
 	}
 }
@@ -215,7 +215,7 @@ func TestPreparedRSAConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			pub := &rsa.PublicKey{N: priv.N, E: priv.E} // a fresh key each round: prepare races with prepare
 			for i := 0; i < 20; i++ {
-				if !verifyRSASHA256(pub, h[:], sig) {
+				if !VerifyPKCS1v15SHA256(pub, h[:], sig) {
 					t.Error("valid signature refused")
 					return
 				}
@@ -253,7 +253,7 @@ func FuzzVerifyRSA(f *testing.F) {
 			}
 			data = rawSign(priv, em)
 		}
-		if got, want := verifyRSASHA256(pub, h[:], data), stdlibVerify(pub, h[:], data); got != want {
+		if got, want := VerifyPKCS1v15SHA256(pub, h[:], data), stdlibVerify(pub, h[:], data); got != want {
 			t.Fatalf("prepared %v, crypto/rsa %v for %x (asEncoding %v)", got, want, data, asEncoding)
 		}
 	})
@@ -275,7 +275,7 @@ func BenchmarkVerifyRSA(b *testing.B) {
 	})
 	b.Run("prepared", func(b *testing.B) {
 		for b.Loop() {
-			if !verifyRSASHA256(pub, h[:], sig) {
+			if !VerifyPKCS1v15SHA256(pub, h[:], sig) {
 				b.Fatal("refused")
 			}
 		}

@@ -65,7 +65,7 @@ func verifyBytes(pub crypto.PublicKey, msg, sig []byte) bool {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		sum := sha256.Sum256(msg)
-		return verifyRSASHA256(k, sum[:], sig)
+		return VerifyPKCS1v15SHA256(k, sum[:], sig)
 	case ed25519.PublicKey:
 		return len(k) == ed25519.PublicKeySize && ed25519.Verify(k, msg, sig)
 	}
