@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
@@ -498,28 +499,41 @@ func activityContentType(ct []byte) bool {
 
 // signatureRequest adapts the fasthttp request to the signature package's
 // read-only view. The Host is the forwarded one when a trusted proxy says so.
+//
+// The view's strings alias the request's buffers instead of copying them
+// (six to eight header reads a request): they are valid until the handler
+// returns, and the signature package keeps none of them (ParseRequest
+// copies the Signature header it parses into Params). Nothing else here
+// may hold them past the request.
 func (in *Ingress) signatureRequest(ctx *fasthttp.RequestCtx) *signature.Request {
 	h := &ctx.Request.Header
-	host := string(h.Host())
+	host := aliasString(h.Host())
 	if in.fromTrustedProxy(ctx) {
 		if fh := h.Peek("X-Forwarded-Host"); len(fh) > 0 {
-			host = string(fh)
+			host = aliasString(fh)
 			if i := strings.IndexByte(host, ','); i >= 0 {
 				host = strings.TrimSpace(host[:i])
 			}
 		}
 	}
 	return &signature.Request{
-		Method:     string(h.Method()),
-		RequestURI: string(h.RequestURI()),
+		Method:     aliasString(h.Method()),
+		RequestURI: aliasString(h.RequestURI()),
 		Host:       host,
 		Header: func(name string) string {
 			if name == "host" {
 				return host
 			}
-			return string(h.Peek(name))
+			return aliasString(h.Peek(name))
 		},
 	}
+}
+
+// aliasString is b as a string without a copy. b must not change while the
+// string is in use: fasthttp's request buffers hold still until the
+// handler returns.
+func aliasString(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 func (in *Ingress) fromTrustedProxy(ctx *fasthttp.RequestCtx) bool {

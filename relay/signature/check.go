@@ -137,7 +137,7 @@ func checkDigests(signed []string, r *Request, body []byte) error {
 	}
 	sum := sha256.Sum256(body)
 	if dg != "" {
-		got, ok, err := ParseDigest([]byte(dg))
+		got, ok, err := parseDigest(dg)
 		if err != nil {
 			return &Error{Reason: ReasonMalformedDigest, Detail: "malformed Digest header", Err: err}
 		}

@@ -24,7 +24,13 @@ func DigestHeader(body []byte) string {
 // no sha-256 value, or is empty. err is non-nil when the header is malformed
 // or the sha-256 value is not 32 bytes of base64.
 func ParseDigest(h []byte) (sum [32]byte, ok bool, err error) {
-	s := trimOWS(string(h))
+	return parseDigest(string(h))
+}
+
+// parseDigest is ParseDigest of a header value already held as a string
+// (the request view's), without copying it again.
+func parseDigest(s string) (sum [32]byte, ok bool, err error) {
+	s = trimOWS(s)
 	for s != "" {
 		var member string
 		if i := strings.IndexByte(s, ','); i >= 0 {

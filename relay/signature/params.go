@@ -55,6 +55,11 @@ type Request struct {
 	// Header returns the field value for a lowercase name, with multiple
 	// occurrences joined by ", " (RFC 9110 field combination), or "" when
 	// absent. An empty value is treated as absent.
+	//
+	// The value may alias the caller's request buffers (the ingress hands
+	// out fasthttp's bytes without copying them): this package reads it
+	// only during the call that asked for it, and ParseRequest copies the
+	// one value Params keeps.
 	Header func(lowerName string) string
 }
 
@@ -83,7 +88,9 @@ func ParseRequest(r *Request) (Params, error) {
 	if s == "" {
 		return Params{}, fail(ReasonMissingSignature, "request has no Signature header")
 	}
-	return parse(s)
+	// Params aliases the string it is parsed from and outlives the
+	// request; the header value may alias the request's buffers.
+	return parse(strings.Clone(s))
 }
 
 // ParseSignature parses a draft-cavage Signature header value (a leading

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/go-fed/httpsig"
 )
@@ -629,5 +630,31 @@ func reportCPU(b *testing.B) func() {
 	start := cpu()
 	return func() {
 		b.ReportMetric(float64(cpu()-start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+// TestParamsDoNotAliasTheRequest hands ParseRequest header values that
+// alias a buffer, as the ingress does with fasthttp's, then overwrites the
+// buffer the way the next request on the connection would: Params, which
+// outlives the request (the key id is cached and queued), must not change.
+func TestParamsDoNotAliasTheRequest(t *testing.T) {
+	const header = `keyId="https://remote.example/users/alice#main-key",algorithm="rsa-sha256",headers="(request-target) host date digest",signature="c2lnbmF0dXJl"`
+	buf := []byte(header)
+	r := &Request{Method: "POST", RequestURI: "/inbox", Host: "palisade.test", Header: func(n string) string {
+		if n == "signature" {
+			return unsafe.String(unsafe.SliceData(buf), len(buf))
+		}
+		return ""
+	}}
+	p, err := ParseRequest(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range buf {
+		buf[i] = 'x'
+	}
+	if p.KeyID != "https://remote.example/users/alice#main-key" || p.Algorithm != "rsa-sha256" ||
+		strings.Join(p.Headers, " ") != "(request-target) host date digest" {
+		t.Fatalf("Params changed with the request buffer: %+v", p)
 	}
 }
