@@ -3,6 +3,7 @@ package ingress
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -29,17 +30,19 @@ const (
 // it, a reason code from a fixed vocabulary, and the status sent.
 type Metrics struct {
 	requests   *prometheus.CounterVec
-	stageTime  *prometheus.HistogramVec
-	stageObs   [len(stagesArr)]prometheus.Observer
-	total      prometheus.Histogram
+	stageTime  *durationHist // series in stagesArr order
+	total      *durationHist
 	keyLookups *prometheus.CounterVec
 	// keyBySource holds the key-lookup counters by keys.Source (index 0
 	// counts errors), resolved once so the hot path hashes no labels.
 	keyBySource [4]prometheus.Counter
-	inflight    prometheus.Gauge
+	// inflight backs palisade_ingress_inflight_requests: one atomic add a
+	// request each way, where a Gauge's Inc is a compare-and-swap loop.
+	inflight atomic.Int64
 
-	mu     sync.RWMutex
-	ending map[endingKey]prometheus.Counter
+	// ending caches the requests counter's children by endingKey: a hit is
+	// a lock-free load (an RWMutex's read lock writes a shared word).
+	ending sync.Map
 }
 
 var stagesArr = [...]string{stageTransport, stageSignature, stageDomain, stageRate, stageDigest, stageParse, stageDedup, stageKey, stageVerify, stagePolicy, stageQueue}
@@ -56,34 +59,26 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "palisade_ingress_requests_total",
 			Help: "Inbound federation requests by the pipeline stage that ended them, the reason, and the HTTP status sent.",
 		}, []string{"stage", "reason", "code"}),
-		stageTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "palisade_ingress_stage_duration_seconds",
-			Help:    "Time spent in each ingress stage.",
-			Buckets: []float64{1e-6, 5e-6, 2.5e-5, 1e-4, 2.5e-4, 1e-3, 5e-3, .025, .1, .5, 2.5, 10},
-		}, []string{"stage"}),
-		total: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "palisade_ingress_request_duration_seconds",
-			Help:    "Time from request read to response, for inbox requests.",
-			Buckets: []float64{1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, .01, .025, .05, .1, .25, 1, 5},
-		}),
+		stageTime: newDurationHist("palisade_ingress_stage_duration_seconds",
+			"Time spent in each ingress stage.", "stage", stagesArr[:],
+			[]float64{1e-6, 5e-6, 2.5e-5, 1e-4, 2.5e-4, 1e-3, 5e-3, .025, .1, .5, 2.5, 10}),
+		total: newDurationHist("palisade_ingress_request_duration_seconds",
+			"Time from request read to response, for inbox requests.", "", nil,
+			[]float64{1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, .01, .025, .05, .1, .25, 1, 5}),
 		keyLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "palisade_ingress_key_lookups_total",
 			Help: "Actor key resolutions by where the key came from (memory, store, fetch) or error.",
 		}, []string{"source"}),
-		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "palisade_ingress_inflight_requests",
-			Help: "Inbox requests being processed now.",
-		}),
-		ending: map[endingKey]prometheus.Counter{},
 	}
-	for i, s := range stagesArr {
-		m.stageObs[i] = m.stageTime.WithLabelValues(s)
-	}
+	inflight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "palisade_ingress_inflight_requests",
+		Help: "Inbox requests being processed now.",
+	}, func() float64 { return float64(m.inflight.Load()) })
 	m.keyBySource[0] = m.keyLookups.WithLabelValues("error")
 	for _, src := range []keys.Source{keys.SourceMemory, keys.SourceStore, keys.SourceFetch} {
 		m.keyBySource[src] = m.keyLookups.WithLabelValues(src.String())
 	}
-	reg.MustRegister(m.requests, m.stageTime, m.total, m.keyLookups, m.inflight)
+	reg.MustRegister(m.requests, m.stageTime, m.total, m.keyLookups, inflight)
 	return m
 }
 
@@ -91,14 +86,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // does not hash label values on every request.
 func (m *Metrics) count(stage, reason string, code int) {
 	k := endingKey{stage, reason, code}
-	m.mu.RLock()
-	c := m.ending[k]
-	m.mu.RUnlock()
-	if c == nil {
-		c = m.requests.WithLabelValues(stage, reason, strconv.Itoa(code))
-		m.mu.Lock()
-		m.ending[k] = c
-		m.mu.Unlock()
+	c, ok := m.ending.Load(k)
+	if !ok {
+		c, _ = m.ending.LoadOrStore(k, m.requests.WithLabelValues(stage, reason, strconv.Itoa(code)))
 	}
-	c.Inc()
+	c.(prometheus.Counter).Inc()
 }
