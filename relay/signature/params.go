@@ -8,8 +8,8 @@ import (
 
 // Params is a parsed draft-cavage Signature header.
 //
-// Strings may alias one copy of the header value made by the parser; they do
-// not alias the caller's bytes, so Params outlives the request buffer.
+// Params never aliases the header value it was parsed from (which may be
+// the request's own buffer), so it outlives the request.
 type Params struct {
 	KeyID string
 	// Algorithm is the lowercased algorithm label as sent, "" when absent.
@@ -88,9 +88,7 @@ func ParseRequest(r *Request) (Params, error) {
 	if s == "" {
 		return Params{}, fail(ReasonMissingSignature, "request has no Signature header")
 	}
-	// Params aliases the string it is parsed from and outlives the
-	// request; the header value may alias the request's buffers.
-	return parse(strings.Clone(s))
+	return parse(s)
 }
 
 // ParseSignature parses a draft-cavage Signature header value (a leading
@@ -196,8 +194,16 @@ func parse(s string) (Params, error) {
 	if sig == "" {
 		return Params{}, malformed("signature is missing or empty")
 	}
+	// The label, the key id and the header names are copied out of s
+	// (labels and common names as constants), so Params does not alias it.
 	switch p.Algorithm {
-	case "", "hs2019", "rsa-sha256", "ed25519":
+	case "":
+	case "hs2019":
+		p.Algorithm = "hs2019"
+	case "rsa-sha256":
+		p.Algorithm = "rsa-sha256"
+	case "ed25519":
+		p.Algorithm = "ed25519"
 	default:
 		return Params{}, fail(ReasonUnsupportedAlgorithm,
 			"algorithm "+quoteShort(p.Algorithm)+" is not supported (want rsa-sha256, hs2019 or ed25519)")
@@ -207,6 +213,7 @@ func parse(s string) (Params, error) {
 		return Params{}, malformed("signature is not base64")
 	}
 	p.Signature = b
+	p.KeyID = strings.Clone(p.KeyID)
 	if !haveHeaders {
 		if p.Algorithm == "" || p.Algorithm == "hs2019" {
 			p.Headers = []string{"(created)"}
@@ -233,9 +240,41 @@ func parse(s string) (Params, error) {
 	}
 	p.Headers = make([]string, 0, n)
 	for f := range strings.FieldsSeq(headers) {
-		p.Headers = append(p.Headers, f)
+		p.Headers = append(p.Headers, headerName(f))
 	}
 	return p, nil
+}
+
+// headerName returns a signed header name as a string of its own: the
+// names senders sign are constants, anything else a copy.
+func headerName(f string) string {
+	switch f {
+	case "(request-target)":
+		return "(request-target)"
+	case "host":
+		return "host"
+	case "date":
+		return "date"
+	case "digest":
+		return "digest"
+	case "content-type":
+		return "content-type"
+	case "content-length":
+		return "content-length"
+	case "content-digest":
+		return "content-digest"
+	case "user-agent":
+		return "user-agent"
+	case "accept":
+		return "accept"
+	case "accept-encoding":
+		return "accept-encoding"
+	case "(created)":
+		return "(created)"
+	case "(expires)":
+		return "(expires)"
+	}
+	return strings.Clone(f)
 }
 
 func malformed(detail string) error {
