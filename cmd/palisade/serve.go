@@ -65,14 +65,8 @@ func cmdServe(args []string) error {
 }
 
 // servingGCPercent is the collector's target for a serving node when GOGC
-// is not set: a heap goal of three times the live heap instead of two.
-// The ingress's live heap is small (about 40 MB at 5,000 requests/s) and
-// nearly everything it allocates dies with its request, so each collection
-// costs about the same whatever the goal; doubling the goal halves how
-// often the collector's mark phase takes a quarter of the CPUs away from
-// requests. Measured: open-loop p99 at 5,000/s, median of 7 alternating
-// runs, 25.8 ms at 100 against 23.7 ms at 200, for 40 MiB more peak RSS.
-const servingGCPercent = 200
+// is not set (see ingress.ServingGCPercent for why).
+const servingGCPercent = ingress.ServingGCPercent
 
 // applyGCDefault sets servingGCPercent unless the operator set GOGC (the
 // runtime has applied it already; GOMEMLIMIT works as usual either way).

@@ -25,6 +25,18 @@ import (
 	"github.com/palisade-fedi/palisade/store/local"
 )
 
+// ServingGCPercent is the garbage collector's target the pipeline is tuned
+// for, and the one palisade serve sets when GOGC is not: a heap goal of
+// three times the live heap instead of two. The ingress's live heap is
+// small (about 40 MB at 5,000 requests/s) and nearly everything it
+// allocates dies with its request, so each collection costs about the same
+// whatever the goal; doubling the goal halves how often the collector's
+// mark phase takes a quarter of the CPUs away from requests. Measured:
+// open-loop p99 at 5,000/s, median of 7 alternating runs, 25.8 ms at 100
+// against 23.7 ms at 200, for 40 MiB more peak RSS. BenchmarkPipeline runs
+// under it too.
+const ServingGCPercent = 200
+
 // DedupNamespace is the store/local dedup namespace of accepted activity ids.
 const DedupNamespace = "activity"
 
@@ -220,12 +232,13 @@ func (in *Ingress) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 func (in *Ingress) ServeInbox(ctx *fasthttp.RequestCtx) {
 	defer in.recoverPanic(ctx)
 	start := in.now()
+	t0 := mono()
 	in.m.inflight.Add(1)
 	sc, _ := in.scratch.Get().(*scratch)
 	if sc == nil {
 		sc = new(scratch)
 	}
-	e := in.process(ctx, start, sc)
+	e := in.process(ctx, start, t0, sc)
 	*sc = scratch{}
 	in.scratch.Put(sc)
 	in.m.inflight.Add(-1)
@@ -250,7 +263,7 @@ func (in *Ingress) ServeInbox(ctx *fasthttp.RequestCtx) {
 				"client", in.clientIP(ctx).String(), "detail", e.detail)
 		}
 	}
-	in.m.total.observe(in.m.total.shard(), 0, in.now().Sub(start))
+	in.m.total.observe(in.m.total.shard(), 0, mono()-t0)
 }
 
 // stageTimer observes each stage's duration as the pipeline moves on, all
@@ -258,15 +271,22 @@ func (in *Ingress) ServeInbox(ctx *fasthttp.RequestCtx) {
 type stageTimer struct {
 	h     *durationHist
 	shard *histShard
-	now   func() time.Time
-	last  time.Time
+	last  time.Duration // mono()
 }
 
 func (t *stageTimer) done(i int) {
-	n := t.now()
-	t.h.observe(t.shard, i, n.Sub(t.last))
+	n := mono()
+	t.h.observe(t.shard, i, n-t.last)
 	t.last = n
 }
+
+// monoEpoch anchors mono.
+var monoEpoch = time.Now()
+
+// mono reads the monotonic clock only. Durations need nothing else, and
+// time.Now reads the wall clock too: on this project's kvm-clock VMs a
+// read is about 25 ns, and a request takes thirteen.
+func mono() time.Duration { return time.Since(monoEpoch) }
 
 const (
 	iTransport = iota
@@ -282,8 +302,8 @@ const (
 	iQueue
 )
 
-func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time, sc *scratch) *ending {
-	st := stageTimer{h: in.m.stageTime, shard: in.m.stageTime.shard(), now: in.now, last: start}
+func (in *Ingress) process(ctx *fasthttp.RequestCtx, start time.Time, t0 time.Duration, sc *scratch) *ending {
+	st := stageTimer{h: in.m.stageTime, shard: in.m.stageTime.shard(), last: t0}
 	req := &ctx.Request
 
 	// 1. Transport limits.
