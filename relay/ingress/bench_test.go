@@ -20,6 +20,7 @@ import (
 	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/valyala/fasthttp"
 
 	"github.com/palisade-fedi/palisade/policy"
@@ -349,4 +350,54 @@ func threadCPU(b *testing.B) time.Duration {
 		b.Fatalf("clock_gettime(CLOCK_THREAD_CPUTIME_ID): %v", errno)
 	}
 	return time.Duration(ts.Nano())
+}
+
+// BenchmarkDuplicate measures the path of a replayed activity, the bulk of
+// a busy relay's inbound traffic: every op is a request whose activity was
+// accepted before the clock started, answered 202 at the dedup pre-check
+// without a key lookup or a verification. It reports CPU per request, which
+// with the load tool's own share bounds the duplicates/s of palisade bench
+// --dup on this machine.
+func BenchmarkDuplicate(b *testing.B) {
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(ServingGCPercent))
+	}
+	const distinct = 2048
+	reqs := presigned(b, distinct)
+	in, closeFn := benchIngress(b, nil)
+	defer closeFn()
+	ctx := &fasthttp.RequestCtx{}
+	for i := range reqs {
+		if code := serveOne(in, ctx, &reqs[i], nil); code != 202 {
+			b.Fatalf("first delivery status %d: %s", code, ctx.Response.Body())
+		}
+	}
+	before := testutilDuplicates(in)
+	var bad atomic.Int64
+	var next atomic.Int64
+	b.ReportAllocs()
+	u0, s0 := cpuTimes()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := &fasthttp.RequestCtx{}
+		for pb.Next() {
+			i := next.Add(1) % distinct
+			if code := serveOne(in, ctx, &reqs[i], nil); code != 202 {
+				bad.Add(1)
+			}
+		}
+	})
+	b.StopTimer()
+	u1, s1 := cpuTimes()
+	if bad.Load() > 0 {
+		b.Fatalf("%d replays not answered 202", bad.Load())
+	}
+	if got := testutilDuplicates(in) - before; got != float64(b.N) {
+		b.Fatalf("%v replays counted as duplicates, want %d", got, b.N)
+	}
+	b.ReportMetric(float64((u1-u0+s1-s0).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/op")
+}
+
+func testutilDuplicates(in *Ingress) float64 {
+	return testutil.ToFloat64(in.m.requests.WithLabelValues(stageDedup, "duplicate", "202"))
 }
