@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -237,6 +238,13 @@ func Open(dir string, o Options) (*DB, error) {
 				o.Logger.Warn("pebble disk slow", "path", i.Path, "op", i.OpType.String(), "duration", i.Duration)
 			},
 		},
+	}
+	// At debug level every flush, compaction, WAL and table event is logged
+	// with its sizes and duration, to line a latency tail up with the
+	// store's background work.
+	if o.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		tee := pebble.TeeEventListener(*popts.EventListener, pebble.MakeLoggingEventListener(pl))
+		popts.EventListener = &tee
 	}
 	// Bloom filters on every level (L1+ inherit L0's): dedup misses probe
 	// several buckets and must not read data blocks to learn a key is absent.
