@@ -125,11 +125,13 @@ func cmdBench(args []string) error {
 	fmt.Printf("running %d requests, %s…\n", len(reqs), mode)
 	var cpu0 time.Duration
 	var faults0 int64
+	var fsync0 fsyncHist
 	var rss *rssSampler
 	var prof chan error
 	if node != nil {
 		cpu0 = node.cpu()
 		faults0 = node.faults()
+		fsync0, _ = node.walFsyncs()
 		rss = node.sampleRSS()
 		if *profile != "" {
 			prof = make(chan error, 1)
@@ -168,6 +170,9 @@ func cmdBench(args []string) error {
 		faults := node.faults() - faults0
 		fmt.Printf("node: %d page faults over the run (%.2f per request; on a VM whose host backs guest memory lazily each costs µs)\n",
 			faults, float64(faults)/float64(max(1, res.Sent)))
+		if f, err := node.walFsyncs(); err == nil {
+			fmt.Println("node: " + f.sub(fsync0).String())
+		}
 		if depth, err := node.metric("palisade_queue_depth"); err == nil {
 			fmt.Printf("node: inbound queue depth %s (warm-up %d + accepted %d)\n", depth, len(warm)+len(steady), accepted)
 		}
@@ -393,8 +398,8 @@ func readRSS(pid int) int64 {
 	return 0
 }
 
-// metric reads one unlabelled-or-first sample of a metric from the node.
-func (b *benchNode) metric(name string) (string, error) {
+// scrape reads the node's /metrics.
+func (b *benchNode) scrape() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+b.admin+"/metrics", nil)
@@ -403,13 +408,108 @@ func (b *benchNode) metric(name string) (string, error) {
 		return "", err
 	}
 	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(data), "\n") {
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	return string(data), nil
+}
+
+// metric reads one unlabelled-or-first sample of a metric from the node.
+func (b *benchNode) metric(name string) (string, error) {
+	data, err := b.scrape()
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(data, "\n") {
 		if strings.HasPrefix(line, name+" ") || strings.HasPrefix(line, name+"{") {
 			return line[strings.LastIndexByte(line, ' ')+1:], nil
 		}
 	}
 	return "", fmt.Errorf("%s not found", name)
+}
+
+// fsyncHist is the node's palisade_pebble_wal_fsync_seconds histogram:
+// every accepted activity waits for one WAL sync, so a slow one is a
+// latency spike for every request in its group commit.
+type fsyncHist struct {
+	count float64
+	sum   float64
+	le    map[float64]float64 // cumulative count per upper bound
+}
+
+// walFsyncs reads the node's WAL sync histogram.
+func (b *benchNode) walFsyncs() (fsyncHist, error) {
+	h := fsyncHist{le: map[float64]float64{}}
+	data, err := b.scrape()
+	if err != nil {
+		return h, err
+	}
+	const name = "palisade_pebble_wal_fsync_seconds"
+	for _, line := range strings.Split(data, "\n") {
+		sp := strings.LastIndexByte(line, ' ')
+		if sp < 0 || !strings.HasPrefix(line, name+"_") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[sp+1:], 64)
+		if err != nil {
+			continue
+		}
+		switch series := line[:sp]; {
+		case series == name+"_count":
+			h.count = v
+		case series == name+"_sum":
+			h.sum = v
+		case strings.HasPrefix(series, name+`_bucket{le="`):
+			le, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(series, name+`_bucket{le="`), `"}`), 64)
+			if err == nil {
+				h.le[le] = v
+			}
+		}
+	}
+	if h.count == 0 && len(h.le) == 0 {
+		return h, fmt.Errorf("%s not found", name)
+	}
+	return h, nil
+}
+
+// sub is the histogram of the syncs since before.
+func (h fsyncHist) sub(before fsyncHist) fsyncHist {
+	d := fsyncHist{count: h.count - before.count, sum: h.sum - before.sum, le: map[float64]float64{}}
+	for le, v := range h.le {
+		d.le[le] = v - before.le[le]
+	}
+	return d
+}
+
+// over is how many syncs took longer than the largest bucket bound not
+// above bound, and that bound: Pebble's bucket bounds are not round numbers.
+func (h fsyncHist) over(bound float64) (n, at float64) {
+	at = -1
+	for le := range h.le {
+		if le <= bound*(1+1e-9) && le > at {
+			at = le
+		}
+	}
+	if at < 0 {
+		return h.count, 0
+	}
+	return h.count - h.le[at], at
+}
+
+func (h fsyncHist) String() string {
+	if h.count == 0 {
+		return "WAL syncs over the run 0"
+	}
+	s := fmt.Sprintf("WAL syncs over the run %.0f (mean %.2f ms", h.count, h.sum/h.count*1e3)
+	for _, b := range []float64{0.005, 0.025, 0.05} {
+		n, at := h.over(b)
+		s += fmt.Sprintf("; over %.3g ms: %.0f", at*1e3, n)
+	}
+	return s + ")"
 }
 
 func writeTimeline(res *loadgen.Result, path string) error {

@@ -63,6 +63,15 @@ func TestBenchCommand(t *testing.T) {
 	if warm, _ := strconv.Atoi(m[2]); warm != 4+150 || depth != warm+sent["accept"] {
 		t.Errorf("queue depth %d, warm-up %s (want 154), accepted %d", depth, m[2], sent["accept"])
 	}
+	// Every accepted activity waited for a WAL sync, several sharing one
+	// in a group commit: at least one sync, at most one per accepted.
+	m = regexp.MustCompile(`node: WAL syncs over the run (\d+) \(mean [0-9.]+ ms; over 5 ms: \d+;`).FindStringSubmatch(report)
+	if m == nil {
+		t.Fatalf("no WAL sync line:\n%s", report)
+	}
+	if syncs, _ := strconv.Atoi(m[1]); syncs < 1 || syncs > sent["accept"] {
+		t.Errorf("%d WAL syncs over the run for %d accepted activities", syncs, sent["accept"])
+	}
 	// The latency log has a line per request, each with its status.
 	csv, err := os.ReadFile(timeline)
 	if err != nil {
