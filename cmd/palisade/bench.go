@@ -149,7 +149,8 @@ func cmdBench(args []string) error {
 		if err := writeTimeline(res, *timeline); err != nil {
 			return err
 		}
-		fmt.Printf("latency log: %s (%d requests)\n", *timeline, len(res.Samples))
+		fmt.Printf("latency log: %s (%d requests; at_ms 0 is %s, to line up with the node's log times)\n",
+			*timeline, len(res.Samples), res.Started.UTC().Format("2006-01-02T15:04:05.000Z"))
 	}
 	fmt.Printf("tool: CPU %.2fs over the run (%.1f µs per request): the load tool's own share of the machine\n",
 		self.Seconds(), float64(self.Microseconds())/float64(max(1, res.Sent)))

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/palisade-fedi/palisade/store/pg/pgtest"
 )
@@ -25,10 +26,12 @@ func TestBenchCommand(t *testing.T) {
 		"--dup", "0.1", "--blocked", "0.1", "--badsig", "0.1", "--concurrency", "16", "--database-url", pgtest.URL(t),
 		"--latency-log", timeline)
 	cmd.Env = append(os.Environ(), "PALISADE_TEST_MAIN=1", "PALISADE_CONFIG=")
+	before := time.Now()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, out)
 	}
+	after := time.Now()
 	report := string(out)
 	for _, want := range []string{"warming the store with 150 activities", "running 400 requests, closed loop, 16 concurrent",
 		"sent 400 requests", "node: CPU", "peak RSS"} {
@@ -71,6 +74,15 @@ func TestBenchCommand(t *testing.T) {
 	}
 	if syncs, _ := strconv.Atoi(m[1]); syncs < 1 || syncs > sent["accept"] {
 		t.Errorf("%d WAL syncs over the run for %d accepted activities", syncs, sent["accept"])
+	}
+	// The report says when the latency log's time 0 was, in the node's
+	// log time format, to line the two up.
+	m = regexp.MustCompile(`at_ms 0 is (\S+), to line up`).FindStringSubmatch(report)
+	if m == nil {
+		t.Fatalf("no latency log start time:\n%s", report)
+	}
+	if t0, err := time.Parse("2006-01-02T15:04:05.000Z", m[1]); err != nil || t0.Before(before.Truncate(time.Millisecond)) || t0.After(after) {
+		t.Errorf("latency log starts %s (%v), not between %s and %s", m[1], err, before.UTC(), after.UTC())
 	}
 	// The latency log has a line per request, each with its status.
 	csv, err := os.ReadFile(timeline)

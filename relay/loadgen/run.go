@@ -27,6 +27,7 @@ type RunOptions struct {
 // Result is what a run measured.
 type Result struct {
 	Sent     int
+	Started  time.Time // wall clock at the run's start: a timeline's at_ms 0
 	Elapsed  time.Duration
 	ByKind   [numKinds]KindResult
 	Errors   int // transport errors (timeouts, resets)
@@ -223,7 +224,7 @@ func (p *Plan) Run(o RunOptions) (*Result, error) {
 		}()
 	}
 	wg.Wait()
-	res := &Result{Elapsed: time.Since(start), Statuses: map[int]int{}}
+	res := &Result{Started: start, Elapsed: time.Since(start), Statuses: map[int]int{}}
 	for k := range res.ByKind {
 		res.ByKind[k].Statuses = map[int]int{}
 	}
