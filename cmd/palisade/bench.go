@@ -39,8 +39,8 @@ func cmdBench(args []string) error {
 	host := fs.String("host", "bench.local", "Host header: the node's configured host")
 	n := fs.Int("requests", 50000, "requests to pre-sign and send (after the warm-up)")
 	warmN := fs.Int("warmup", 0, "fresh activities to send, closed loop, before the clock starts, so a started node's store\n"+
-		"is past its start-up transient (Pebble's memtables grow from 256 KiB to 32 MiB and their memory is\n"+
-		"touched for the first time: about 70,000 activities) and the figures are its steady state")
+		"is past its start-up transient (Pebble's memtables grow from 256 KiB to 16 MiB and their memory is\n"+
+		"touched for the first time: about 30,000 activities; 70,000 is ample) and the figures are its steady state")
 	rate := fs.Float64("rate", 0, "open loop at this many requests/s (0: closed loop)")
 	conc := fs.Int("concurrency", 128, "closed-loop concurrent requests")
 	dur := fs.Duration("duration", 0, "stop sending after this long (0: when the requests run out)")

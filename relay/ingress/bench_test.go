@@ -115,7 +115,7 @@ func warmPebble(b *testing.B, db *local.DB) {
 	for i := range batch {
 		batch[i] = zeros
 	}
-	// 64 MiB ramps the memtable up to 32 MiB; two more fill the two
+	// 32 MiB ramps the memtable up to its 16 MiB default; more fills the
 	// arenas that steady state alternates between.
 	for written := 0; written < 160<<20; written += len(batch) * len(zeros) {
 		if _, err := q.Append(batch...); err != nil {
