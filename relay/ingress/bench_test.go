@@ -20,7 +20,6 @@ import (
 	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/valyala/fasthttp"
 
 	"github.com/palisade-fedi/palisade/policy"
@@ -97,6 +96,20 @@ func benchIngress(b *testing.B, pol Policy) (*Ingress, func()) {
 	return in, func() { db.Close() }
 }
 
+// servingGC runs the collector at ServingGCPercent for the rest of the
+// benchmark, as under palisade serve, unless GOGC is set; it returns the
+// percent in force.
+func servingGC(b *testing.B) int {
+	if os.Getenv("GOGC") != "" {
+		gogc := debug.SetGCPercent(-1)
+		debug.SetGCPercent(gogc)
+		return gogc
+	}
+	prev := debug.SetGCPercent(ServingGCPercent)
+	b.Cleanup(func() { debug.SetGCPercent(prev) })
+	return ServingGCPercent
+}
+
 // warmPebble brings a fresh store to the state of one that has been
 // running: Pebble starts with a 256 KiB memtable and doubles it up to
 // MemTableSize, allocating each arena afresh, and only then reuses the
@@ -159,13 +172,7 @@ func serveOne(in *Ingress, ctx *fasthttp.RequestCtx, r *loadgen.Request, remote 
 // Run with a fixed count, e.g. -benchtime 20000x: every op needs a fresh
 // signed request and signing is slow.
 func BenchmarkPipeline(b *testing.B) {
-	gogc := ServingGCPercent
-	if os.Getenv("GOGC") == "" {
-		defer debug.SetGCPercent(debug.SetGCPercent(ServingGCPercent))
-	} else {
-		gogc = debug.SetGCPercent(-1)
-		debug.SetGCPercent(gogc)
-	}
+	gogc := servingGC(b)
 	for _, withPolicy := range []bool{false, true} {
 		name := "no-policy"
 		var pol Policy
@@ -359,9 +366,7 @@ func threadCPU(b *testing.B) time.Duration {
 // with the load tool's own share bounds the duplicates/s of palisade bench
 // --dup on this machine.
 func BenchmarkDuplicate(b *testing.B) {
-	if os.Getenv("GOGC") == "" {
-		defer debug.SetGCPercent(debug.SetGCPercent(ServingGCPercent))
-	}
+	servingGC(b)
 	const distinct = 2048
 	reqs := presigned(b, distinct)
 	in, closeFn := benchIngress(b, nil)
@@ -372,7 +377,7 @@ func BenchmarkDuplicate(b *testing.B) {
 			b.Fatalf("first delivery status %d: %s", code, ctx.Response.Body())
 		}
 	}
-	before := testutilDuplicates(in)
+	before := endingCount(in, stageDedup, "duplicate", 202)
 	var bad atomic.Int64
 	var next atomic.Int64
 	b.ReportAllocs()
@@ -392,12 +397,8 @@ func BenchmarkDuplicate(b *testing.B) {
 	if bad.Load() > 0 {
 		b.Fatalf("%d replays not answered 202", bad.Load())
 	}
-	if got := testutilDuplicates(in) - before; got != float64(b.N) {
+	if got := endingCount(in, stageDedup, "duplicate", 202) - before; got != float64(b.N) {
 		b.Fatalf("%v replays counted as duplicates, want %d", got, b.N)
 	}
 	b.ReportMetric(float64((u1-u0+s1-s0).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/op")
-}
-
-func testutilDuplicates(in *Ingress) float64 {
-	return testutil.ToFloat64(in.m.requests.WithLabelValues(stageDedup, "duplicate", "202"))
 }

@@ -259,7 +259,12 @@ func (h *harness) send(p post) (int, string, http.Header) {
 }
 
 func (h *harness) ending(stage, reason string, code int) float64 {
-	return testutil.ToFloat64(h.in.m.requests.WithLabelValues(stage, reason, fmt.Sprint(code)))
+	return endingCount(h.in, stage, reason, code)
+}
+
+// endingCount reads palisade_ingress_requests_total for one ending.
+func endingCount(in *Ingress, stage, reason string, code int) float64 {
+	return testutil.ToFloat64(in.m.requests.WithLabelValues(stage, reason, fmt.Sprint(code)))
 }
 
 // queued returns every entry in the inbound queue (claimed by a test group).

@@ -209,9 +209,10 @@ func Open(dir string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("local: open %s: %w (%v); stop the other palisade process using it, or give this one its own data directory", dir, ErrLocked, err)
 	}
 	// Pebble reserves each memtable's memory from the block cache; without
-	// room for them, two 32 MiB memtables (the default then) left a 64 MiB cache empty and every
-	// dedup probe read from disk under load. So the cache holds CacheSize
-	// for blocks plus two memtables (the mutable one and one flushing).
+	// room for them, two 32 MiB memtables (the default then) left a 64 MiB
+	// cache empty and every dedup probe read from disk under load. So the
+	// cache holds CacheSize for blocks plus two memtables (the mutable one
+	// and one flushing).
 	cache := pebble.NewCache(o.CacheSize + 2*int64(o.MemTableSize))
 	defer cache.Unref() // Pebble holds its own reference while open.
 	pl := pebbleLogger{o.Logger}
