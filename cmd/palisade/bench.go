@@ -131,7 +131,9 @@ func cmdBench(args []string) error {
 	if node != nil {
 		cpu0 = node.cpu()
 		faults0 = node.faults()
-		fsync0, _ = node.walFsyncs()
+		if data, err := node.scrape(); err == nil {
+			fsync0, _ = walFsyncs(data)
+		}
 		rss = node.sampleRSS()
 		if *profile != "" {
 			prof = make(chan error, 1)
@@ -171,11 +173,13 @@ func cmdBench(args []string) error {
 		faults := node.faults() - faults0
 		fmt.Printf("node: %d page faults over the run (%.2f per request; on a VM whose host backs guest memory lazily each costs µs)\n",
 			faults, float64(faults)/float64(max(1, res.Sent)))
-		if f, err := node.walFsyncs(); err == nil {
-			fmt.Println("node: " + f.sub(fsync0).String())
-		}
-		if depth, err := node.metric("palisade_queue_depth"); err == nil {
-			fmt.Printf("node: inbound queue depth %s (warm-up %d + accepted %d)\n", depth, len(warm)+len(steady), accepted)
+		if data, err := node.scrape(); err == nil {
+			if f, err := walFsyncs(data); err == nil {
+				fmt.Println("node: " + f.sub(fsync0).String())
+			}
+			if depth, err := metricSample(data, "palisade_queue_depth"); err == nil {
+				fmt.Printf("node: inbound queue depth %s (warm-up %d + accepted %d)\n", depth, len(warm)+len(steady), accepted)
+			}
 		}
 	}
 	return nil
@@ -419,12 +423,9 @@ func (b *benchNode) scrape() (string, error) {
 	return string(data), nil
 }
 
-// metric reads one unlabelled-or-first sample of a metric from the node.
-func (b *benchNode) metric(name string) (string, error) {
-	data, err := b.scrape()
-	if err != nil {
-		return "", err
-	}
+// metricSample is the value of one unlabelled-or-first sample of a metric
+// in a scrape.
+func metricSample(data, name string) (string, error) {
 	for _, line := range strings.Split(data, "\n") {
 		if strings.HasPrefix(line, name+" ") || strings.HasPrefix(line, name+"{") {
 			return line[strings.LastIndexByte(line, ' ')+1:], nil
@@ -442,13 +443,9 @@ type fsyncHist struct {
 	le    map[float64]float64 // cumulative count per upper bound
 }
 
-// walFsyncs reads the node's WAL sync histogram.
-func (b *benchNode) walFsyncs() (fsyncHist, error) {
+// walFsyncs reads the node's WAL sync histogram from a scrape.
+func walFsyncs(data string) (fsyncHist, error) {
 	h := fsyncHist{le: map[float64]float64{}}
-	data, err := b.scrape()
-	if err != nil {
-		return h, err
-	}
 	const name = "palisade_pebble_wal_fsync_seconds"
 	for _, line := range strings.Split(data, "\n") {
 		sp := strings.LastIndexByte(line, ' ')
