@@ -82,6 +82,9 @@ type IngressConfig struct {
 	// of dedup records; about 10 bits per activity id a day receives.
 	DedupFilterSize ByteSize `yaml:"dedup_filter_size"`
 	QueueHighWater  int64    `yaml:"queue_high_water"`
+	// CommitWindow is the least time between two syncs of the local
+	// store's log (local.Options.CommitWindow); 0 syncs at once.
+	CommitWindow Duration `yaml:"commit_window"`
 	// Admission rate limits (token buckets), checked before any crypto.
 	DomainRate  float64 `yaml:"domain_rate"`
 	DomainBurst int     `yaml:"domain_burst"`
@@ -235,6 +238,7 @@ func Default() Config {
 			DedupRetention:  Duration(7 * 24 * time.Hour),
 			DedupFilterSize: 2 << 20,
 			QueueHighWater:  1_000_000,
+			CommitWindow:    Duration(time.Millisecond),
 			DomainRate:      500,
 			DomainBurst:     2000,
 			ActorRate:       20,
@@ -371,6 +375,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingress.QueueHighWater <= 0 {
 		bad("ingress.queue_high_water", "must be positive")
+	}
+	if w := c.Ingress.CommitWindow.D(); w < 0 || w > 50*time.Millisecond {
+		bad("ingress.commit_window", "%s: want 0 (sync at once) up to 50ms (default 1ms); every accept may wait up to about twice this", w)
 	}
 	if c.Ingress.DomainRate <= 0 || c.Ingress.ActorRate <= 0 || c.Ingress.DomainBurst <= 0 || c.Ingress.ActorBurst <= 0 {
 		bad("ingress", "domain_rate, domain_burst, actor_rate and actor_burst must be positive")

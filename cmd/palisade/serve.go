@@ -324,11 +324,21 @@ const publicMaxBody = 17 << 20
 // publicFallback serves what is not an inbox from n.public.
 func (n *node) publicFallback(ctx *fasthttp.RequestCtx) { n.publicHTTP(ctx) }
 
+// commitWindow maps the config's commit window, where 0 means none, to the
+// store's option, where 0 means its default and negative none.
+func commitWindow(w time.Duration) time.Duration {
+	if w == 0 {
+		return -1
+	}
+	return w
+}
+
 func (n *node) openLocal() error {
 	db, err := local.Open(filepath.Join(n.cfg.DataDir, "pebble"), local.Options{
 		DedupRetention:  n.cfg.Ingress.DedupRetention.D(),
 		DedupFilterBits: int64(n.cfg.Ingress.DedupFilterSize) * 8,
 		QueueHighWater:  n.cfg.Ingress.QueueHighWater,
+		CommitWindow:    commitWindow(n.cfg.Ingress.CommitWindow.D()),
 		Logger:          n.log,
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Concurrent accepts share commits, and sharing loses nothing: after a
@@ -94,6 +95,55 @@ func TestLoneAcceptCommitsAlone(t *testing.T) {
 	}
 	if cs := db.CommitStats(); cs != (CommitStats{Accepts: 3, Commits: 3}) {
 		t.Fatalf("commit stats %+v, want 3 accepts in 3 commits", cs)
+	}
+}
+
+// Accepts arriving within the commit window of the last sync wait for it to
+// pass and share the next sync: 16 accepts released together right after a
+// sync take at most two more commits (the first arrival's, then everyone
+// else's), and the first of them waits out the window.
+func TestCommitWindowGathersAccepts(t *testing.T) {
+	const window = 200 * time.Millisecond
+	db := openT(t, t.TempDir(), Options{Logger: quiet, CommitWindow: window})
+	q := queueT(t, db, "inbound")
+	accept := func(id string) {
+		if _, err := db.Accept(activity, id, q, entryFor(id)); err != nil {
+			t.Error(err)
+		}
+	}
+	accept("https://a.example/activities/first") // a sync: the window starts
+	before := db.CommitStats()
+	start := time.Now()
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	const n = 16
+	for i := range n {
+		wg.Go(func() {
+			<-release
+			accept(fmt.Sprintf("https://a.example/activities/%d", i))
+		})
+	}
+	close(release)
+	wg.Wait()
+	took := time.Since(start)
+	after := db.CommitStats()
+	if got := after.Accepts - before.Accepts; got != n {
+		t.Fatalf("%d accepts committed, want %d", got, n)
+	}
+	if commits := after.Commits - before.Commits; commits > 2 {
+		t.Errorf("%d accepts released together took %d commits, want at most 2 with a %v window", n, commits, window)
+	}
+	if took < window*9/10 {
+		t.Errorf("the accepts took %v, less than the %v window since the last sync", took, window)
+	}
+	if h := db.Pebble().Metrics().LogWriter.FsyncLatency; h != nil {
+		var m dto.Metric
+		if err := h.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		if syncs := m.GetHistogram().GetSampleCount(); syncs > 4 {
+			t.Errorf("%d WAL syncs for %d commits (plus Open's), want at most 4", syncs, after.Commits)
+		}
 	}
 }
 

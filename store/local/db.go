@@ -65,6 +65,18 @@ type Options struct {
 	// of the two cores from requests for half as long; 8 MiB flushed and
 	// compacted so often that the tail grew again.
 	MemTableSize uint64
+	// CommitWindow is the least time from the end of one WAL sync to the
+	// start of the next. Accepts arriving meanwhile wait and share the next
+	// sync, so a node at a moderate rate syncs once per several accepts
+	// instead of once per one or two: less CPU per accept (every fsync and
+	// every hand-off to the WAL goroutine costs CPU) at the price of a
+	// little more latency, up to about two windows. An accept arriving
+	// when no sync happened within the window does not wait. Default 1ms;
+	// negative syncs as soon as asked. palisade bench at 5,000/s for 60 s
+	// (2 alternating runs each): node CPU 130 against 195 µs per accept,
+	// p99 10-12 against 17 ms, p50 3.6 against 0.7 ms, one WAL sync per
+	// ~9.5 accepts against one per ~1.5.
+	CommitWindow time.Duration
 	// NoSync commits without waiting for fsync. Tests and benchmarks only:
 	// with it a 202 no longer survives a power cut.
 	NoSync bool
@@ -118,6 +130,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.MemTableSize == 0 {
 		o.MemTableSize = 16 << 20
+	}
+	if o.CommitWindow == 0 {
+		o.CommitWindow = time.Millisecond
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -255,6 +270,9 @@ func Open(dir string, o Options) (*DB, error) {
 	// Bloom filters on every level (L1+ inherit L0's): dedup misses probe
 	// several buckets and must not read data blocks to learn a key is absent.
 	popts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	if w := o.CommitWindow; w > 0 {
+		popts.WALMinSyncInterval = func() time.Duration { return w }
+	}
 	pdb, err := pebble.Open(dir, popts)
 	if err != nil {
 		lock.Close()
