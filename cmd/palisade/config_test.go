@@ -68,6 +68,8 @@ func TestConfigErrorsNameTheProblem(t *testing.T) {
 		{file: "ingress:\n  max_body: lots\n", want: `"lots" is not a size`},
 		{file: "ingress:\n  max_body: 100MiB\n", want: `ingress.max_body: 104857600 bytes is more than the inbound queue holds per activity (at most 64MiB`},
 		{file: "ingress:\n  dedup_retention: forever\n", want: `"forever" is not a duration`},
+		{file: "ingress:\n  commit_window: 1s\n", want: `ingress.commit_window: 1s: want 0 (sync at once) up to 50ms`},
+		{env: []string{"PALISADE_INGRESS_COMMIT_WINDOW=-1ms"}, want: `ingress.commit_window: -1ms: want 0`},
 		{file: "log:\n  level: loud\n", want: `log.level: "loud" (want one of debug, info, warn, error)`},
 		{file: "policy:\n  domains:\n    - domain: x.example\n      severity: nuke\n", want: `severity "nuke"`},
 		{file: "proxy:\n  trusted: [nonsense]\n", want: `proxy.trusted: "nonsense"`},
